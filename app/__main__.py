@@ -1,0 +1,5 @@
+"""`python -m app` runs the service."""
+
+from app.main import serve
+
+serve()

@@ -1,0 +1,1 @@
+"""The pipeline: release plans, lazy Dagger stages, registry promotion and scans."""

@@ -1,0 +1,10 @@
+"""Settings shared by every test."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,86 @@
+"""The `plan` command: engine-free, stable JSON, exit 2 on refused input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ci.context import detect_context
+from ci.errors import ContextError
+from ci.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SHA = "c" * 40
+
+
+def test_plan_json_for_a_release_tag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--ref", "refs/tags/v1.2.3", "--sha", SHA, "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["action"] == "promote"
+    assert plan["tags"] == ["v1.2.3"]
+    assert plan["environment"] == "production"
+
+
+def test_hostile_ref_exits_2_and_names_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--ref", "refs/tags/v1.2.3;id", "--sha", SHA]) == 2
+    assert "refs/tags/v1.2.3;id" in capsys.readouterr().err
+
+
+def test_human_summary_names_stages_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--ref", "refs/heads/main", "--sha", SHA]) == 0
+    out = capsys.readouterr().out
+    assert "build → test → scan → publish → deploy" in out
+    assert "deploy:      staging" in out
+
+
+def test_script_runs_as_a_file_without_an_engine() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "ci" / "main.py"), "plan", "--ref", "refs/heads/develop",
+         "--sha", SHA, "--json"],
+        capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tags"] == ["latest", "sha-cccccccccccc"]
+
+
+def test_github_variables_win_over_git() -> None:
+    context = detect_context(
+        {"GITHUB_ACTIONS": "true", "GITHUB_REF": "refs/pull/3/merge", "GITHUB_SHA": SHA,
+         "GITHUB_EVENT_NAME": "pull_request"}
+    )
+    assert (context.ref, context.sha, context.event, context.in_ci) == (
+        "refs/pull/3/merge", SHA, "pull_request", True,
+    )
+
+
+def test_missing_github_sha_is_named() -> None:
+    with pytest.raises(ContextError, match="GITHUB_SHA"):
+        detect_context({"GITHUB_ACTIONS": "true", "GITHUB_REF": "refs/heads/main"})
+
+
+def test_local_checkout_gives_branch_and_tag(tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True,
+            env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+                 "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+                 "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        ).stdout.strip()
+
+    git("init", "-q", "-b", "develop")
+    git("commit", "-q", "--allow-empty", "-m", "first")
+    sha = git("rev-parse", "HEAD")
+    assert detect_context({}, tmp_path).ref == "refs/heads/develop"
+    git("tag", "v2.0.0")
+    git("checkout", "-q", "--detach")
+    context = detect_context({}, tmp_path)
+    assert (context.ref, context.sha, context.in_ci) == ("refs/tags/v2.0.0", sha, False)
+
+
+def test_not_a_checkout_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ContextError, match="not a git checkout"):
+        detect_context({}, tmp_path)
