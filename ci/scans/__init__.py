@@ -1,0 +1,1 @@
+"""Security scans: commands as data, one parser per tool, the gate and the reports (no I/O)."""

@@ -1,0 +1,217 @@
+"""The scanners as data: pinned images and versions, argv, report paths, exit-code meanings."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ci.scans.findings import Status, ToolRun
+
+SRC = "/src"  # the repository, mounted with its .git
+REPORTS = "/reports"  # every tool writes here; the stage exports the directory
+RAW = f"{REPORTS}/raw"
+PYTHON_IMAGE = "python:3.11-slim-bookworm"
+AUDIT_VENV = "/audit-venv"
+PROJECT = "shipyard"
+SCANNED_CODE = ("app", "ci", "deploy")
+
+BANDIT_VERSION = "1.9.4"
+PIP_AUDIT_VERSION = "2.10.1"
+SAFETY_VERSION = "3.8.1"
+GITLEAKS_VERSION = "8.28.0"
+GITLEAKS_IMAGE = f"zricethezav/gitleaks:v{GITLEAKS_VERSION}"
+GITLEAKS_LEAKS_EXIT = 3  # gitleaks itself exits 1 on errors, so leaks get their own code
+
+SAFETY_KEY_ENV = "SAFETY_API_KEY"
+SAFETY_SKIPPED = ToolRun(
+    tool="safety",
+    status=Status.SKIPPED,
+    detail=f"{SAFETY_KEY_ENV} is not set: `safety scan` needs a Safety account key. "
+    f"pip-audit still audited the dependencies; add the {SAFETY_KEY_ENV} secret to run Safety too.",
+)
+
+
+class Outcome(enum.StrEnum):
+    """What an exit code says about a step, before its report is read."""
+
+    CLEAN = "clean"
+    FINDINGS = "findings"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class ExitCodes:
+    """Exit codes that mean "ran, nothing found" and "ran, found something"; others are errors.
+
+    A code in `clean` or `findings` still needs a readable report: a Python tool that dies
+    with a traceback also exits 1, and only a missing or broken report tells that apart.
+    """
+
+    clean: frozenset[int]
+    findings: frozenset[int] = frozenset()
+
+    def outcome(self, exit_code: int) -> Outcome:
+        if exit_code in self.clean:
+            return Outcome.CLEAN
+        if exit_code in self.findings:
+            return Outcome.FINDINGS
+        return Outcome.ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One command in a scanner's container; `stdout_path` captures stdout into a file."""
+
+    argv: tuple[str, ...]
+    exit_codes: ExitCodes
+    writes: tuple[str, ...] = ()
+    stdout_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTool:
+    """Everything a stage needs to run one scanner in its own container.
+
+    `install` steps run once on `image` (exit 0 or the stage fails); `steps` run in order in
+    `workdir` with the repository at `SRC`; `report` is the file `ci.scans.parse.conclude`
+    reads; `secret_env` is an environment variable to
+    fill from a Dagger secret; `needs_git_history` means mount the whole repo with .git.
+    """
+
+    name: str
+    version: str
+    image: str
+    install: tuple[tuple[str, ...], ...]
+    steps: tuple[Step, ...]
+    report: str
+    workdir: str = SRC
+    secret_env: str | None = None
+    needs_git_history: bool = False
+
+
+OK_ONLY = ExitCodes(clean=frozenset({0}))
+
+
+def bandit() -> ScanTool:
+    """Bandit over the service and pipeline code, as JSON (parsed) and as bandit's own SARIF."""
+    exits = ExitCodes(clean=frozenset({0}), findings=frozenset({1}))
+
+    def run(fmt: str, path: str) -> Step:
+        argv = ("bandit", "-r", *SCANNED_CODE, "-f", fmt, "-o", path, "-q")
+        return Step(argv, exits, writes=(path,))
+
+    return ScanTool(
+        name="bandit",
+        version=BANDIT_VERSION,
+        image=PYTHON_IMAGE,
+        install=(("pip", "install", "--no-cache-dir", f"bandit[sarif]=={BANDIT_VERSION}"),),
+        steps=(run("json", f"{RAW}/bandit.json"), run("sarif", f"{RAW}/bandit.sarif")),
+        report=f"{RAW}/bandit.json",
+    )
+
+
+def _installed_requirements(tool: str, pinned: str) -> tuple[tuple[tuple[str, ...], ...], Step]:
+    """Install `tool` and, apart, the project; freeze what the project installed."""
+    install = (
+        ("pip", "install", "--no-cache-dir", pinned),
+        ("python", "-m", "venv", AUDIT_VENV),
+        (f"{AUDIT_VENV}/bin/pip", "install", "--no-cache-dir", SRC),
+    )
+    freeze = Step(
+        (f"{AUDIT_VENV}/bin/pip", "freeze", "--exclude", PROJECT),
+        OK_ONLY,
+        writes=(f"{RAW}/{tool}-requirements.txt",),
+        stdout_path=f"{RAW}/{tool}-requirements.txt",
+    )
+    return install, freeze
+
+
+def pip_audit(locked_requirements: str | None = None) -> ScanTool:
+    """pip-audit over a lock file in the repo, or over what installing the project pulls in."""
+    report = f"{RAW}/pip-audit.json"
+    prepare: tuple[Step, ...] = ()
+    if locked_requirements is not None:
+        install: tuple[tuple[str, ...], ...] = (
+            ("pip", "install", "--no-cache-dir", f"pip-audit=={PIP_AUDIT_VERSION}"),
+        )
+        requirements = f"{SRC}/{locked_requirements}"
+    else:
+        install, freeze = _installed_requirements("pip-audit", f"pip-audit=={PIP_AUDIT_VERSION}")
+        requirements, prepare = freeze.writes[0], (freeze,)
+    audit = Step(
+        ("pip-audit", "-r", requirements, "--no-deps", "--disable-pip", "-f", "json", "-o",
+         report, "--progress-spinner", "off"),
+        ExitCodes(clean=frozenset({0}), findings=frozenset({1})),
+        writes=(report,),
+    )  # fmt: skip
+    return ScanTool(
+        name="pip-audit",
+        version=PIP_AUDIT_VERSION,
+        image=PYTHON_IMAGE,
+        install=install,
+        steps=(*prepare, audit),
+        report=report,
+    )
+
+
+def safety() -> ScanTool:
+    """`safety scan` over the frozen requirements; the key comes from SAFETY_API_KEY."""
+    report = f"{RAW}/safety.json"
+    install, freeze = _installed_requirements("safety", f"safety=={SAFETY_VERSION}")
+    target = "/safety-target"
+    prepare = Step(("mkdir", "-p", target), OK_ONLY)
+    freeze = Step(
+        freeze.argv, OK_ONLY, writes=(f"{target}/requirements.txt",),
+        stdout_path=f"{target}/requirements.txt",
+    )  # fmt: skip
+    scan = Step(
+        ("safety", "scan", "--target", target, "--save-as", "json", report),
+        ExitCodes(clean=frozenset({0}), findings=frozenset({64})),
+        writes=(report,),
+    )
+    return ScanTool(
+        name="safety",
+        version=SAFETY_VERSION,
+        image=PYTHON_IMAGE,
+        install=install,
+        steps=(prepare, freeze, scan),
+        report=report,
+        secret_env=SAFETY_KEY_ENV,
+    )
+
+
+def gitleaks() -> ScanTool:
+    """Gitleaks over the whole git history, redacted, with the repo's config and ignore file."""
+    report = f"{RAW}/gitleaks.json"
+    argv = (
+        "gitleaks", "git", SRC, "--redact", "--no-banner",
+        "--config", f"{SRC}/.gitleaks.toml",
+        "--gitleaks-ignore-path", f"{SRC}/.gitleaksignore",
+        "--report-format", "json", "--report-path", report,
+        "--exit-code", str(GITLEAKS_LEAKS_EXIT),
+    )  # fmt: skip
+    return ScanTool(
+        name="gitleaks",
+        version=GITLEAKS_VERSION,
+        image=GITLEAKS_IMAGE,
+        install=(),
+        steps=(Step(argv, ExitCodes(frozenset({0}), frozenset({GITLEAKS_LEAKS_EXIT})), (report,)),),
+        report=report,
+        needs_git_history=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPlan:
+    """The scanners to run in parallel, and those skipped with the reason the report shows."""
+
+    tools: tuple[ScanTool, ...]
+    skipped: tuple[ToolRun, ...]
+
+
+def plan_scans(*, safety_key_set: bool, locked_requirements: str | None = None) -> ScanPlan:
+    """Every scanner; Safety only when its key is set, otherwise skipped with a reason."""
+    tools = (bandit(), pip_audit(locked_requirements), gitleaks())
+    if safety_key_set:
+        return ScanPlan((*tools, safety()), ())
+    return ScanPlan(tools, (SAFETY_SKIPPED,))

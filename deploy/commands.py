@@ -1,0 +1,133 @@
+"""Pure: commands as argv tuples (docker compose, files) and parsers of their output."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+
+COMPOSE_V2 = ("docker", "compose")
+COMPOSE_V1 = ("docker-compose",)
+SERVICE = "api"
+STATE_DIR = ".deploy"
+LEDGER_FILE = f"{STATE_DIR}/releases.jsonl"
+LOCK_FILE = f"{STATE_DIR}/lock.json"
+SWITCH_LOG = f"{STATE_DIR}/switch.log"
+ENV_FILE = ".env"
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One program to run on the host: argv, working directory, extra environment.
+
+    A command with `log` set runs in its own session with its output in that file, so it
+    finishes even when the SSH connection drops halfway.
+    """
+
+    argv: tuple[str, ...]
+    cwd: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    log: str | None = None
+
+
+def shell_line(command: Command) -> str:
+    """The one place a command becomes shell text: every word quoted with shlex."""
+    words = list(command.argv)
+    if command.env:
+        words = ["env", *(f"{key}={value}" for key, value in command.env), *words]
+    line = shlex.join(words)
+    if command.log:
+        line = f"setsid -w {line} </dev/null >{shlex.quote(command.log)} 2>&1"
+    if command.cwd:
+        line = f"cd {shlex.quote(command.cwd)} && {line}"
+    return line
+
+
+def compose_version(tool: tuple[str, ...]) -> Command:
+    return Command((*tool, "version", "--short"))
+
+
+def compose(tool: tuple[str, ...], app_path: str, *args: str, tag: str | None = None) -> Command:
+    """`docker compose ARGS` in the app path; `tag` overrides IMAGE_TAG from .env."""
+    env = (("IMAGE_TAG", tag),) if tag is not None else ()
+    return Command((*tool, *args), cwd=app_path, env=env)
+
+
+def compose_pull(tool: tuple[str, ...], app_path: str, tag: str) -> Command:
+    return compose(tool, app_path, "pull", SERVICE, tag=tag)
+
+
+def compose_config(tool: tuple[str, ...], app_path: str, tag: str | None = None) -> Command:
+    return compose(tool, app_path, "config", tag=tag)
+
+
+def compose_up(tool: tuple[str, ...], app_path: str) -> Command:
+    """Recreate the service from .env; survives a dropped connection (see Command.log)."""
+    base = compose(tool, app_path, "up", "-d", "--remove-orphans", SERVICE)
+    return Command(base.argv, cwd=app_path, log=SWITCH_LOG)
+
+
+def compose_container_id(tool: tuple[str, ...], app_path: str) -> Command:
+    return compose(tool, app_path, "ps", "-q", SERVICE)
+
+
+def image_repo_digests(image: str) -> Command:
+    return Command(("docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image))
+
+
+def container_image(container_id: str) -> Command:
+    return Command(("docker", "inspect", "--format", "{{.Config.Image}}", container_id))
+
+
+def preflight(app_path: str) -> Command:
+    """Exit 0 when the app path is a directory with a compose file; make the state dir."""
+    tests = " || ".join(f"test -f {name}" for name in COMPOSE_FILES)
+    script = f"cd \"$1\" && ({tests}) && mkdir -p {STATE_DIR}"
+    return Command(("sh", "-c", script, "preflight", app_path))
+
+
+def parse_compose_image(config_yaml: str) -> str:
+    """The resolved `image:` of the service from `docker compose config` output."""
+    match = re.search(r"^\s*image:\s*['\"]?([^'\"\s]+)['\"]?\s*$", config_yaml, re.MULTILINE)
+    if match is None:
+        raise ValueError("`docker compose config` printed no image line")
+    return match.group(1)
+
+
+def parse_repo_digest(inspect_output: str, image: str) -> str | None:
+    """The `sha256:...` digest of `image` from `docker image inspect` RepoDigests."""
+    try:
+        digests = json.loads(inspect_output.strip() or "[]") or []
+    except json.JSONDecodeError:
+        return None
+    head, _, last = image.split("@")[0].rpartition("/")
+    repository = f"{head}/{last.split(':')[0]}" if head else last.split(":")[0]
+    for entry in digests:
+        name, _, digest = str(entry).partition("@")
+        if name == repository and digest:
+            return digest
+    return None
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file (comments and blank lines skipped)."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or "=" not in stripped:
+            continue
+        key, _, value = stripped.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def set_env_value(text: str, key: str, value: str) -> str:
+    """The .env text with KEY set to VALUE, every other line kept as it was."""
+    lines = text.splitlines()
+    pattern = re.compile(rf"\s*{re.escape(key)}\s*=")
+    replaced = [f"{key}={value}" if pattern.match(line) else line for line in lines]
+    if replaced == lines and not any(pattern.match(line) for line in lines):
+        replaced.append(f"{key}={value}")
+    return "\n".join(replaced) + "\n"

@@ -1,0 +1,185 @@
+"""Pure: environment variables → Target; validation names the variable; secrets masked."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from deploy.errors import ConfigError, InvalidInput
+
+ENVIRONMENT_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
+HOST_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[?[0-9a-fA-F:]+\]?")
+USER_PATTERN = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+PATH_PATTERN = re.compile(r"/[A-Za-z0-9._/-]{0,255}")
+TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+DIGEST_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+class Secret:
+    """A value that never shows itself in repr, str or f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPolicy:
+    """How a release proves it is healthy: N consecutive passes within a timeout."""
+
+    port: int = 8000
+    path: str = "/health"
+    successes: int = 3
+    interval: float = 0.5
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One environment's host and how to deploy there."""
+
+    environment: str
+    host: str
+    port: int
+    username: str
+    private_key: Secret = field(repr=False)
+    known_hosts: str
+    app_path: str
+    health: HealthPolicy = HealthPolicy()
+    lock_wait: float = 60.0
+    lock_ttl: float = 900.0
+    compose: str = "auto"
+
+    @property
+    def prefix(self) -> str:
+        return self.environment.upper()
+
+
+def load_target(environment: str, environ: Mapping[str, str]) -> Target:
+    """Read `<ENV>_HOST`, `_USERNAME`, `_SSH_KEY`, `_SSH_PORT`, `_APP_PATH`, `_KNOWN_HOSTS`..."""
+    if not ENVIRONMENT_PATTERN.fullmatch(environment):
+        raise InvalidInput(
+            f"Environment {environment!r} is not a valid name: use lower-case letters, digits "
+            "and '_', e.g. staging or production."
+        )
+    read = _Reader(environment.upper(), environ)
+    return Target(
+        environment=environment,
+        host=read.matching("HOST", HOST_PATTERN, "a host name or IP address"),
+        port=read.integer("SSH_PORT", default=22, low=1, high=65535),
+        username=read.matching("USERNAME", USER_PATTERN, "a Unix user name"),
+        private_key=Secret(read.private_key("SSH_KEY")),
+        known_hosts=read.known_hosts("KNOWN_HOSTS"),
+        app_path=check_path(read.required("APP_PATH"), variable=read.name("APP_PATH")),
+        health=HealthPolicy(
+            port=read.integer("HEALTH_PORT", default=8000, low=1, high=65535),
+            successes=read.integer("HEALTH_SUCCESSES", default=3, low=1, high=100),
+            timeout=float(read.integer("HEALTH_TIMEOUT", default=60, low=1, high=3600)),
+        ),
+        lock_wait=float(read.integer("LOCK_WAIT", default=60, low=0, high=3600)),
+        lock_ttl=float(read.integer("LOCK_TTL", default=900, low=1, high=86400)),
+        compose=read.choice("COMPOSE", ("auto", "v2", "v1"), default="auto"),
+    )
+
+
+def check_tag(tag: str) -> str:
+    """An image tag, optionally pinned as TAG@sha256:DIGEST; anything else is refused."""
+    name, _, digest = tag.partition("@")
+    if not TAG_PATTERN.fullmatch(name) or (digest and not DIGEST_PATTERN.fullmatch(digest)):
+        raise InvalidInput(
+            f"Image tag {tag!r} is refused: a tag is 1-128 characters of A-Z a-z 0-9 _ . - "
+            "(not starting with . or -), optionally followed by @sha256:<64 hex>."
+        )
+    return tag
+
+
+def check_path(path: str, *, variable: str = "path") -> str:
+    """An absolute path of plain characters, without '..'."""
+    if not PATH_PATTERN.fullmatch(path) or ".." in path.split("/"):
+        raise InvalidInput(
+            f"{variable}: {path!r} is refused: use an absolute path of A-Z a-z 0-9 . _ - / "
+            "without '..'."
+        )
+    return path.rstrip("/") or "/"
+
+
+class _Reader:
+    """Reads `<PREFIX>_<KEY>` variables, each error naming the variable."""
+
+    def __init__(self, prefix: str, environ: Mapping[str, str]) -> None:
+        self.prefix = prefix
+        self.environ = environ
+
+    def name(self, key: str) -> str:
+        return f"{self.prefix}_{key}"
+
+    def optional(self, key: str) -> str | None:
+        value = self.environ.get(self.name(key), "").strip()
+        return value or None
+
+    def required(self, key: str) -> str:
+        value = self.optional(key)
+        if value is None:
+            raise ConfigError(self.name(key), "is not set; set it in the environment.")
+        return value
+
+    def matching(self, key: str, pattern: re.Pattern[str], what: str) -> str:
+        value = self.required(key)
+        if not pattern.fullmatch(value):
+            raise ConfigError(self.name(key), f"{value!r} is not {what}.")
+        return value
+
+    def integer(self, key: str, *, default: int, low: int, high: int) -> int:
+        value = self.optional(key)
+        if value is None:
+            return default
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise ConfigError(self.name(key), f"{value!r} is not a whole number {low}-{high}.")
+        return int(value)
+
+    def choice(self, key: str, choices: tuple[str, ...], *, default: str) -> str:
+        value = self.optional(key) or default
+        if value not in choices:
+            raise ConfigError(self.name(key), f"{value!r} is not one of {', '.join(choices)}.")
+        return value
+
+    def private_key(self, key: str) -> str:
+        value = self.required(key)
+        if "PRIVATE KEY-----" not in value:
+            raise ConfigError(
+                self.name(key),
+                "does not hold a private key (expected the text of an OpenSSH or PEM key, "
+                "'-----BEGIN ... PRIVATE KEY-----'); the value is not shown.",
+            )
+        return value if value.endswith("\n") else value + "\n"
+
+    def known_hosts(self, key: str) -> str:
+        value = self.optional(key)
+        if value is None:
+            raise ConfigError(
+                self.name(key),
+                "is not set: host keys are always verified; put the host's known_hosts line "
+                "here (ssh-keyscan -p PORT HOST).",
+            )
+        lines = [line for line in value.splitlines() if line.strip() and not line.startswith("#")]
+        if not lines or any(len(line.split()) < 3 for line in lines):
+            raise ConfigError(
+                self.name(key), "is not in known_hosts format ('HOST KEYTYPE BASE64KEY')."
+            )
+        return "\n".join(lines) + "\n"

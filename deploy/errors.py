@@ -1,0 +1,66 @@
+"""The deployer's exceptions, one tree.
+
+    DeployError                  anything the deployer refuses or fails at
+    ├── ConfigError              a missing or malformed variable; names it
+    ├── InvalidInput             a tag, reference or path that could be misread
+    ├── ConnectionFailed         SSH could not connect (host key, auth, network)
+    ├── RemoteCommandFailed      a command on the host exited non-zero
+    ├── LockHeld                 another deployer holds the host's lock
+    ├── PreflightFailed          the host is not ready (no app path, no compose file)
+    ├── PullFailed               the new image could not be pulled; nothing changed
+    ├── HealthCheckFailed        the new release never became healthy (rolled back)
+    └── NothingToRollBack        no earlier release to go back to
+"""
+
+from __future__ import annotations
+
+
+class DeployError(Exception):
+    """Base of every error the deployer raises on purpose."""
+
+
+class ConfigError(DeployError):
+    """A configuration variable is missing or malformed."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+class InvalidInput(DeployError):
+    """A tag, image reference or path was refused before anything ran."""
+
+
+class ConnectionFailed(DeployError):
+    """The SSH connection could not be made or was lost."""
+
+
+class RemoteCommandFailed(DeployError):
+    """A command on the host exited non-zero."""
+
+    def __init__(self, command: str, exit_status: int, stderr: str) -> None:
+        tail = "\n".join(stderr.strip().splitlines()[-5:])
+        super().__init__(f"`{command}` exited {exit_status} on the host: {tail}".rstrip(": "))
+        self.command = command
+        self.exit_status = exit_status
+        self.stderr = stderr
+
+
+class LockHeld(DeployError):
+    """Another deployer holds the host's lock."""
+
+
+class PreflightFailed(DeployError):
+    """The host is not ready for a deploy."""
+
+
+class PullFailed(DeployError):
+    """The new image could not be pulled; the running service was not touched."""
+
+
+class HealthCheckFailed(DeployError):
+    """The new release did not become healthy."""
+
+
+class NothingToRollBack(DeployError):
+    """There is no earlier healthy release to return to."""

@@ -1,0 +1,75 @@
+"""HTTP probes of /health through a forwarded port; the consecutive-success policy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+import httpx
+
+from deploy.config import HealthPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One answer (or non-answer) from /health."""
+
+    ok: bool
+    detail: str
+    identity: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether the release became healthy, after how long, and the last probe."""
+
+    healthy: bool
+    seconds: float
+    probes: int
+    last: Probe
+
+
+def judge(probe_results: list[bool], needed: int) -> bool:
+    """Pure policy: healthy once the last `needed` probes all passed."""
+    return len(probe_results) >= needed and all(probe_results[-needed:])
+
+
+async def probe(client: httpx.AsyncClient, url: str) -> Probe:
+    try:
+        response = await client.get(url)
+    except httpx.HTTPError as error:
+        return Probe(ok=False, detail=f"no answer ({type(error).__name__})")
+    if response.status_code != 200:
+        return Probe(ok=False, detail=f"HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        return Probe(ok=False, detail="HTTP 200 but not JSON")
+    if not isinstance(body, dict) or body.get("status") != "ok":
+        return Probe(ok=False, detail=f"status is {body!r}"[:200])
+    return Probe(ok=True, detail="ok", identity={k: str(v) for k, v in body.items()})
+
+
+async def wait_healthy(
+    local_port: int,
+    policy: HealthPolicy,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> Verdict:
+    """Probe until `policy.successes` consecutive passes, or until `policy.timeout`."""
+    url = f"http://127.0.0.1:{local_port}{policy.path}"
+    start = clock()
+    results: list[bool] = []
+    last = Probe(ok=False, detail="not probed")
+    async with httpx.AsyncClient(timeout=min(5.0, policy.timeout), trust_env=False) as client:
+        while True:
+            last = await probe(client, url)
+            results.append(last.ok)
+            elapsed = clock() - start
+            if judge(results, policy.successes):
+                return Verdict(True, elapsed, len(results), last)
+            if elapsed >= policy.timeout:
+                return Verdict(False, elapsed, len(results), last)
+            await anyio.sleep(policy.interval)

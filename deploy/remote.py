@@ -1,0 +1,179 @@
+"""The only SSH code: an asyncssh Runner (run a command, files, a forwarded port)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Protocol
+
+import asyncssh
+
+from deploy.commands import Command, shell_line
+from deploy.config import Target
+from deploy.errors import ConnectionFailed, RemoteCommandFailed
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a command on the host printed and how it exited."""
+
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class Runner(Protocol):
+    """Everything the deployer asks of a host."""
+
+    async def run(self, command: Command, *, check: bool = True) -> Result: ...
+
+    async def read_file(self, path: str) -> str | None: ...
+
+    async def write_file(self, path: str, text: str) -> None: ...
+
+    async def create_file(self, path: str, text: str) -> bool: ...
+
+    async def rename(self, source: str, destination: str) -> bool: ...
+
+    async def remove(self, path: str) -> None: ...
+
+    def forward_port(self, remote_port: int) -> AbstractAsyncContextManager[int]: ...
+
+
+LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError, OSError)
+
+
+class SshRunner:
+    """A Runner over one asyncssh connection and its SFTP session."""
+
+    def __init__(self, connection: asyncssh.SSHClientConnection, sftp: asyncssh.SFTPClient):
+        self.connection = connection
+        self.sftp = sftp
+
+    async def run(self, command: Command, *, check: bool = True) -> Result:
+        line = shell_line(command)
+        try:
+            done = await self.connection.run(line, check=False)
+        except LOST as error:
+            raise ConnectionFailed(f"The SSH connection was lost running `{line}`.") from error
+        result = Result(
+            exit_status=done.exit_status if done.exit_status is not None else 255,
+            stdout=_text(done.stdout),
+            stderr=_text(done.stderr),
+        )
+        if check and not result.ok:
+            raise RemoteCommandFailed(line, result.exit_status, result.stderr or result.stdout)
+        return result
+
+    async def read_file(self, path: str) -> str | None:
+        try:
+            async with self.sftp.open(path, "r") as handle:
+                return _text(await handle.read())
+        except asyncssh.SFTPNoSuchFile:
+            return None
+        except LOST as error:
+            raise ConnectionFailed(f"The SSH connection was lost reading {path}.") from error
+
+    async def write_file(self, path: str, text: str) -> None:
+        """Write a temporary file beside `path`, then rename it over `path` (atomic)."""
+        temporary = f"{path}.tmp-{secrets.token_hex(4)}"
+        try:
+            async with self.sftp.open(temporary, "w") as handle:
+                await handle.write(text)
+            await self.sftp.posix_rename(temporary, path)
+        except LOST as error:
+            raise ConnectionFailed(f"The SSH connection was lost writing {path}.") from error
+
+    async def create_file(self, path: str, text: str) -> bool:
+        """Create `path` only if it does not exist yet; False when it does."""
+        temporary = f"{path}.new-{secrets.token_hex(4)}"
+        try:
+            async with self.sftp.open(temporary, "w") as handle:
+                await handle.write(text)
+            try:
+                await self.sftp.link(temporary, path)  # hard link: fails if path exists
+            except asyncssh.SFTPError:
+                return False
+            finally:
+                await self.sftp.remove(temporary)
+        except LOST as error:
+            raise ConnectionFailed(f"The SSH connection was lost creating {path}.") from error
+        return True
+
+    async def rename(self, source: str, destination: str) -> bool:
+        try:
+            await self.sftp.posix_rename(source, destination)
+        except asyncssh.SFTPNoSuchFile:
+            return False
+        return True
+
+    async def remove(self, path: str) -> None:
+        with suppress(asyncssh.SFTPNoSuchFile):
+            await self.sftp.remove(path)
+
+    @asynccontextmanager
+    async def forward_port(self, remote_port: int) -> AsyncIterator[int]:
+        """A local 127.0.0.1 port that reaches the host's 127.0.0.1:`remote_port`."""
+        listener = await self.connection.forward_local_port(
+            "127.0.0.1", 0, "127.0.0.1", remote_port
+        )
+        try:
+            yield listener.get_port()
+        finally:
+            listener.close()
+
+
+@asynccontextmanager
+async def connect(target: Target, *, port: int | None = None) -> AsyncIterator[SshRunner]:
+    """Open SSH to the target, verifying its host key against the target's known_hosts."""
+    where = f"{target.username}@{target.host}:{port or target.port}"
+    try:
+        connection = await asyncssh.connect(
+            target.host,
+            port or target.port,
+            username=target.username,
+            client_keys=[asyncssh.import_private_key(target.private_key.reveal())],
+            known_hosts=asyncssh.import_known_hosts(target.known_hosts),
+            agent_path=None,
+            config=[],
+            preferred_auth="publickey",
+            connect_timeout=15,
+            keepalive_interval=5,
+            keepalive_count_max=3,
+        )
+    except asyncssh.HostKeyNotVerifiable as error:
+        raise ConnectionFailed(
+            f"The host key of {where} does not match {target.prefix}_KNOWN_HOSTS: refusing to "
+            "connect. Check the host, then update the variable with its real key."
+        ) from error
+    except asyncssh.PermissionDenied as error:
+        raise ConnectionFailed(
+            f"{where} refused the key in {target.prefix}_SSH_KEY: add its public key to "
+            f"~{target.username}/.ssh/authorized_keys on the host."
+        ) from error
+    except (asyncssh.KeyImportError, ValueError) as error:
+        raise ConnectionFailed(
+            f"{target.prefix}_SSH_KEY or {target.prefix}_KNOWN_HOSTS could not be read "
+            "(the value is not shown)."
+        ) from error
+    except (OSError, asyncssh.Error) as error:
+        raise ConnectionFailed(f"Could not connect to {where}: {type(error).__name__}.") from error
+    try:
+        async with connection.start_sftp_client() as sftp:
+            yield SshRunner(connection, sftp)
+    finally:
+        connection.close()
+        with suppress(*LOST):
+            await connection.wait_closed()
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)

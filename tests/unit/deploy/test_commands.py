@@ -1,0 +1,102 @@
+"""Commands as data: exact argv, the one quoting step, and output parsers."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deploy import commands as cmd
+from deploy.commands import Command, shell_line
+
+V2, V1 = cmd.COMPOSE_V2, cmd.COMPOSE_V1
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "cwd", "env"),
+    [
+        (cmd.compose_pull(V2, "/srv/app", "v1"), ("docker", "compose", "pull", "api"),
+         "/srv/app", (("IMAGE_TAG", "v1"),)),
+        (cmd.compose_pull(V1, "/srv/app", "v1"), ("docker-compose", "pull", "api"),
+         "/srv/app", (("IMAGE_TAG", "v1"),)),
+        (cmd.compose_up(V2, "/srv/app"),
+         ("docker", "compose", "up", "-d", "--remove-orphans", "api"), "/srv/app", ()),
+        (cmd.compose_config(V1, "/a", "v2"), ("docker-compose", "config"), "/a",
+         (("IMAGE_TAG", "v2"),)),
+        (cmd.compose_container_id(V2, "/a"), ("docker", "compose", "ps", "-q", "api"), "/a", ()),
+        (cmd.compose_version(V1), ("docker-compose", "version", "--short"), None, ()),
+        (cmd.container_image("abc"),
+         ("docker", "inspect", "--format", "{{.Config.Image}}", "abc"), None, ()),
+        (cmd.image_repo_digests("r/app:v1"),
+         ("docker", "image", "inspect", "--format", "{{json .RepoDigests}}", "r/app:v1"), None,
+         ()),
+    ],
+)
+def test_exact_argv(
+    command: Command, argv: tuple[str, ...], cwd: str | None, env: tuple[tuple[str, str], ...]
+) -> None:
+    assert (command.argv, command.cwd, command.env) == (argv, cwd, env)
+
+
+def test_switch_survives_a_dropped_connection() -> None:
+    line = shell_line(cmd.compose_up(V2, "/srv/my app"))
+    assert line == (
+        "cd '/srv/my app' && setsid -w docker compose up -d --remove-orphans api "
+        "</dev/null >.deploy/switch.log 2>&1"
+    )
+
+
+def test_env_goes_through_env_not_the_shell() -> None:
+    line = shell_line(cmd.compose_pull(V2, "/a", "v1"))
+    assert line == "cd /a && env IMAGE_TAG=v1 docker compose pull api"
+
+
+@given(st.lists(st.text(min_size=1).filter(lambda s: "\x00" not in s), min_size=1, max_size=5))
+def test_quoting_round_trips_any_word(words: list[str]) -> None:
+    assert shlex.split(shell_line(Command(tuple(words)))) == words
+
+
+@pytest.mark.parametrize(
+    ("yaml", "image"),
+    [
+        ("services:\n  api:\n    image: 127.0.0.1:5000/shipyard/app:v1\n",
+         "127.0.0.1:5000/shipyard/app:v1"),
+        ("services:\n  api:\n    image: 'ghcr.io/acout/x:staging'\n", "ghcr.io/acout/x:staging"),
+    ],
+)
+def test_parse_compose_image(yaml: str, image: str) -> None:
+    assert cmd.parse_compose_image(yaml) == image
+
+
+def test_parse_compose_image_without_image_line() -> None:
+    with pytest.raises(ValueError, match="no image line"):
+        cmd.parse_compose_image("services: {}\n")
+
+
+DIGEST = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("output", "image", "digest"),
+    [
+        (f'["127.0.0.1:5000/shipyard/app@{DIGEST}"]', "127.0.0.1:5000/shipyard/app:v1", DIGEST),
+        (f'["127.0.0.1:5000/shipyard/app@{DIGEST}"]', "127.0.0.1:5000/shipyard/app", DIGEST),
+        (f'["other/app@{DIGEST}"]', "127.0.0.1:5000/shipyard/app:v1", None),
+        ("[]", "x/app:v1", None),
+        ("null", "x/app:v1", None),
+        ("garbage", "x/app:v1", None),
+    ],
+)
+def test_parse_repo_digest(output: str, image: str, digest: str | None) -> None:
+    assert cmd.parse_repo_digest(output, image) == digest
+
+
+def test_set_env_value_keeps_other_lines() -> None:
+    text = "# comment\nREGISTRY=127.0.0.1:5000\nIMAGE_TAG=v1\nENV=staging\n"
+    assert cmd.set_env_value(text, "IMAGE_TAG", "v2") == (
+        "# comment\nREGISTRY=127.0.0.1:5000\nIMAGE_TAG=v2\nENV=staging\n"
+    )
+    assert cmd.set_env_value("A=1", "IMAGE_TAG", "v1") == "A=1\nIMAGE_TAG=v1\n"
+    assert cmd.parse_env_file(cmd.set_env_value("", "IMAGE_TAG", "v3")) == {"IMAGE_TAG": "v3"}

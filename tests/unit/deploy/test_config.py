@@ -1,0 +1,93 @@
+"""Targets from variables: every error names the variable; the key never shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.config import Secret, check_path, check_tag, load_target
+from deploy.errors import ConfigError, InvalidInput
+
+KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+    "-----END OPENSSH PRIVATE KEY-----"
+)
+GOOD = {
+    "STAGING_HOST": "127.0.0.1",
+    "STAGING_USERNAME": "deployer",
+    "STAGING_SSH_KEY": KEY,
+    "STAGING_SSH_PORT": "2222",
+    "STAGING_APP_PATH": "/srv/app",
+    "STAGING_KNOWN_HOSTS": "[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI",
+}
+
+
+def test_a_full_target() -> None:
+    target = load_target("staging", GOOD)
+    assert (target.host, target.port, target.username, target.app_path) == (
+        "127.0.0.1", 2222, "deployer", "/srv/app",
+    )
+    assert target.private_key.reveal().startswith("-----BEGIN")
+    assert "PRIVATE" not in repr(target)
+    assert load_target("staging", {**GOOD, "STAGING_SSH_PORT": ""}).port == 22
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("STAGING_HOST", None),
+        ("STAGING_HOST", "evil;host"),
+        ("STAGING_USERNAME", "Root Admin"),
+        ("STAGING_SSH_PORT", "70000"),
+        ("STAGING_SSH_PORT", "22a"),
+        ("STAGING_SSH_KEY", None),
+        ("STAGING_SSH_KEY", "not a key"),
+        ("STAGING_KNOWN_HOSTS", None),
+        ("STAGING_KNOWN_HOSTS", "garbage"),
+        ("STAGING_APP_PATH", None),
+        ("STAGING_HEALTH_TIMEOUT", "0"),
+        ("STAGING_COMPOSE", "v3"),
+    ],
+)
+def test_bad_variable_is_named(variable: str, value: str | None) -> None:
+    environ = {k: v for k, v in GOOD.items() if k != variable}
+    if value is not None:
+        environ[variable] = value
+    with pytest.raises((ConfigError, InvalidInput)) as caught:
+        load_target("staging", environ)
+    assert variable in str(caught.value)
+    assert "b3BlbnNzaC1rZXktdjEAAAAA" not in str(caught.value)
+
+
+def test_a_key_that_is_not_a_key_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_target("staging", {**GOOD, "STAGING_SSH_KEY": "hunter2-secret"})
+    assert "hunter2-secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("tag", ["v1", "v1.2.3", "sha-0123456789ab", "latest",
+                                 "v1@sha256:" + "0" * 64])
+def test_good_tags(tag: str) -> None:
+    assert check_tag(tag) == tag
+
+
+@pytest.mark.parametrize("tag", ["", "-v1", ".v1", "v1;rm -rf /", "v1 v2", "$(id)", "v1\n",
+                                 "a" * 129, "v1@sha256:xyz", "v1@md5:" + "0" * 32, "v\u0131"])
+def test_hostile_tags_are_refused(tag: str) -> None:
+    with pytest.raises(InvalidInput, match="refused"):
+        check_tag(tag)
+
+
+@pytest.mark.parametrize("path", ["relative", "/srv/../etc", "/srv/app;id", "/srv/a b", ""])
+def test_hostile_paths_are_refused(path: str) -> None:
+    with pytest.raises(InvalidInput, match="refused"):
+        check_path(path, variable="STAGING_APP_PATH")
+
+
+def test_bad_environment_name() -> None:
+    with pytest.raises(InvalidInput, match="not a valid name"):
+        load_target("Staging;x", GOOD)
+
+
+def test_secret_hides_itself() -> None:
+    secret = Secret("s3cr3t")
+    assert "s3cr3t" not in f"{secret} {secret!r} {[secret]}"
