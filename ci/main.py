@@ -1,33 +1,31 @@
-"""CLI: `dagger run python ci/main.py [STAGE...]`, `plan`, `report`; main(argv) -> int."""
+"""CLI: `dagger run python ci/main.py [STAGE...]`, `plan`, `scan`, `report`; main(argv) -> int."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python ci/main.py`: import the package, not the folder
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+import anyio
 from rich.console import Console
 
 from ci.context import RunContext, detect_context
 from ci.errors import CiError, ContextError, PlanError
-from ci.plan import ReleasePlan, plan_release
+from ci.notify import RunSummary, notify
+from ci.plan import VERIFY, ReleasePlan, Stage, plan_release
+from ci.runner import PipelineRunner, RunOutcome
+from ci.scans.report import report_main
+from ci.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ci/main.py", description="Plan and run the release pipeline."
-    )
-    commands = parser.add_subparsers(dest="command")
-    plan = commands.add_parser("plan", help="print the release plan; no engine, no network")
-    _add_context_flags(plan)
-    plan.add_argument("--json", action="store_true", help="print the stable JSON form")
-    return parser
+ROOT = Path(__file__).resolve().parent.parent
+STAGE_NAMES = [stage.value for stage in Stage]
 
 
 def _add_context_flags(parser: argparse.ArgumentParser) -> None:
@@ -36,15 +34,69 @@ def _add_context_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event", help="GitHub event name (default: detected, else push)")
 
 
+def plan_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ci/main.py plan", description="Print the release plan; no engine, no network."
+    )
+    _add_context_flags(parser)
+    parser.add_argument("--json", action="store_true", help="print the stable JSON form")
+    return parser
+
+
+def run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ci/main.py",
+        description="Run the release pipeline (under `dagger run`). Without STAGE, the stages "
+        "the release plan calls for. Other commands: `plan`, `report FILES...`.",
+    )
+    _add_context_flags(parser)
+    parser.add_argument("stages", nargs="*", metavar="STAGE",
+                        help=f"stages to run: {', '.join(STAGE_NAMES)}")
+    parser.add_argument("--interactive", "-i", action="store_true",
+                        help="open a terminal in the container of a stage that fails")
+    return parser
+
+
+def report_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ci/main.py report",
+        description="Re-render the scan summary and gate verdict from saved reports.",
+    )
+    parser.add_argument("files", nargs="+", help="bandit/pip-audit/safety/gitleaks reports")
+    parser.add_argument("--allowlist", help="accepted findings (default: security/allowlist.toml)")
+    return parser
+
+
 def resolve_plan(args: argparse.Namespace) -> ReleasePlan:
     """Plan from the flags, filling what they leave out from the detected context."""
     detected: RunContext | None = None
     if not (args.ref and args.sha):
-        detected = detect_context()
+        detected = detect_context(repo=ROOT)
     ref = args.ref or (detected.ref if detected else "")
     sha = args.sha or (detected.sha if detected else "")
     event = args.event or (detected.event if detected else "push")
     return plan_release(ref, sha, event)
+
+
+def choose_stages(plan: ReleasePlan, asked: list[str]) -> tuple[Stage, ...]:
+    """The plan's stages, or the asked ones when the plan allows them (checks always do)."""
+    if not asked:
+        return plan.stages
+    unknown = [name for name in asked if name not in STAGE_NAMES]
+    if unknown:
+        raise PlanError(
+            f"Stage {unknown[0]!r} does not exist: choose from {', '.join(STAGE_NAMES)}.",
+            value=unknown[0],
+        )
+    chosen = tuple(Stage(name) for name in dict.fromkeys(asked))
+    for stage in chosen:
+        if stage not in plan.stages and stage not in VERIFY:
+            raise PlanError(
+                f"Stage {stage.value!r} is not part of the plan for {plan.ref} "
+                f"(its stages: {', '.join(plan.stages)}); run `ci/main.py plan` to see why.",
+                value=stage.value,
+            )
+    return tuple(stage for stage in Stage if stage in chosen)
 
 
 def describe_plan(plan: ReleasePlan) -> str:
@@ -66,29 +118,97 @@ def describe_plan(plan: ReleasePlan) -> str:
     return "\n".join(lines)
 
 
-def command_plan(args: argparse.Namespace, console: Console) -> int:
+class Output:
+    """Terminal output with every configured secret scrubbed."""
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
+        self.out = Console(highlight=False, soft_wrap=True, markup=False)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+        self.secrets = [secret for secret in (secrets or []) if secret]
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def say(self, text: str) -> None:
+        self.err.print(self.scrub(text))
+
+    def print(self, text: str) -> None:
+        self.out.print(self.scrub(text))
+
+
+def command_plan(argv: list[str], output: Output) -> int:
+    args = plan_parser().parse_args(argv)
     plan = resolve_plan(args)
-    if args.json:
-        console.out(json.dumps(plan.to_json(), indent=2), highlight=False)
-    else:
-        console.out(describe_plan(plan), highlight=False)
+    output.print(json.dumps(plan.to_json(), indent=2) if args.json else describe_plan(plan))
     return EXIT_OK
 
 
+def command_report(argv: list[str]) -> int:
+    args = report_parser().parse_args(argv)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    return report_main(args.files, today=datetime.now(UTC).date(), step_summary_path=summary,
+                       allowlist_path=args.allowlist)
+
+
+def command_run(argv: list[str], output: Output) -> int:
+    args = run_parser().parse_args(argv)
+    settings = load_settings(os.environ, ROOT)
+    output.secrets = settings.secrets()
+    plan = resolve_plan(args)
+    chosen = choose_stages(plan, args.stages)
+    output.say(f"{plan.ref} @ {plan.sha[:12]}: {' → '.join(chosen)}")
+    runner = PipelineRunner(plan, settings, chosen, ROOT, say=output.say,
+                            interactive=args.interactive, log_output=sys.stderr)
+    outcome = anyio.run(runner.run)
+    print_outcome(outcome, output)
+    output.say(anyio.run(send_notification, plan, settings, chosen, outcome))
+    return EXIT_OK if outcome.passed else EXIT_FAILED
+
+
+def print_outcome(outcome: RunOutcome, output: Output) -> None:
+    for result in outcome.results:
+        mark = "passed" if result.passed else "FAILED"
+        output.print(f"{result.stage:<8} {mark:<7} {result.seconds:6.1f}s  {result.detail}")
+    if outcome.digest:
+        output.print(f"digest   {outcome.digest}")
+    if outcome.failure is not None:
+        output.say(f"error: {outcome.failure}")
+
+
+async def send_notification(
+    plan: ReleasePlan, settings: Settings, chosen: tuple[Stage, ...], outcome: RunOutcome
+) -> str:
+    url = settings.slack_webhook_url.reveal() if settings.slack_webhook_url else None
+    summary = RunSummary(
+        ref=plan.ref,
+        sha=plan.sha,
+        stages=tuple((r.stage, "passed" if r.passed else "failed") for r in outcome.results),
+        outcome="passed" if outcome.passed else "failed",
+        digest=outcome.digest,
+        environment=(
+            plan.environment.value if plan.environment and Stage.DEPLOY in chosen else None
+        ),
+        run_url=settings.run_url,
+    )
+    return await notify(summary, url)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    console = Console(highlight=False, soft_wrap=True)
-    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    args = list(sys.argv[1:] if argv is None else argv)
+    output = Output()
     try:
-        if args.command == "plan":
-            return command_plan(args, console)
-        errors.print("usage: ci/main.py plan [--ref REF] [--sha SHA] [--event EVENT] [--json]")
-        return EXIT_USAGE
-    except (PlanError, ContextError) as error:
-        errors.print(f"error: {error}", markup=False)
+        if args[:1] == ["plan"]:
+            return command_plan(args[1:], output)
+        if args[:1] == ["report"]:
+            return command_report(args[1:])
+        return command_run(args, output)
+    except (PlanError, ContextError, SettingsError) as error:
+        output.say(f"error: {error}")
         return EXIT_USAGE
     except CiError as error:
-        errors.print(f"error: {error}", markup=False)
+        output.say(f"error: {error}")
         return EXIT_FAILED
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 from rich.console import Console
 
-from deploy.config import Target, load_target
+from deploy.config import Target, check_tag, load_target
 from deploy.deployer import Deployer, Status
 from deploy.errors import ConfigError, DeployError, InvalidInput
 from deploy.ledger import Release
@@ -53,11 +53,12 @@ def who_deploys(environ: Mapping[str, str]) -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-async def execute(args: argparse.Namespace, target: Target, out: Console, err: Console) -> int:
+async def execute(
+    args: argparse.Namespace, target: Target, who: str, out: Console, err: Console
+) -> int:
+    check_tag(getattr(args, "tag", None) or getattr(args, "to", None) or "ok")
     async with connect(target) as runner:
-        deployer = Deployer(
-            runner, target, who=who_deploys(os.environ), say=lambda line: err.print(f"· {line}")
-        )
+        deployer = Deployer(runner, target, who=who, say=lambda line: err.print(f"· {line}"))
         if args.command in ("up", "deploy"):
             release = await deployer.deploy(args.tag)
             out.print(f"{target.environment}: {release.tag} is running and healthy "
@@ -114,13 +115,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     args = build_parser().parse_args(argv)
     out = Console(highlight=False, soft_wrap=True, markup=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+    environ = os.environ if environ is None else environ
     try:
-        target = load_target(args.environment, os.environ if environ is None else environ)
+        target = load_target(args.environment, environ)
     except (ConfigError, InvalidInput) as error:
         err.print(f"error: {error}")
         return EXIT_USAGE
     try:
-        return anyio.run(execute, args, target, out, err)
+        return anyio.run(execute, args, target, who_deploys(environ), out, err)
     except InvalidInput as error:
         err.print(f"error: {error}")
         return EXIT_USAGE

@@ -77,6 +77,17 @@ def image_repo_digests(image: str) -> Command:
     return Command(("docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image))
 
 
+def image_revision(image: str) -> Command:
+    """The commit an image says it was built from (its OCI revision label)."""
+    label = '{{index .Config.Labels "org.opencontainers.image.revision"}}'
+    return Command(("docker", "image", "inspect", "--format", label, image))
+
+
+def parse_revision(output: str) -> str | None:
+    value = output.strip()
+    return value if value and value not in ("<no value>", "unknown") else None
+
+
 def container_image(container_id: str) -> Command:
     return Command(("docker", "inspect", "--format", "{{.Config.Image}}", container_id))
 

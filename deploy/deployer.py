@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -14,6 +14,7 @@ import anyio
 from deploy import commands as cmd
 from deploy.config import Target, check_tag
 from deploy.errors import (
+    ConnectionFailed,
     HealthCheckFailed,
     LockHeld,
     PreflightFailed,
@@ -181,6 +182,7 @@ class Deployer:
         raise HealthCheckFailed(await self._recover(previous, message))
 
     async def switch_and_check(self, tag: str, phases: dict[str, float]) -> Verdict:
+        """Write IMAGE_TAG, recreate the service, and wait until *this* image answers."""
         env_path = self._file(cmd.ENV_FILE)
         current = await self.runner.read_file(env_path) or ""
         await self.runner.write_file(env_path, cmd.set_env_value(current, "IMAGE_TAG", tag))
@@ -194,8 +196,9 @@ class Deployer:
             return Verdict(False, 0.0, 0, Probe(ok=False, detail=f"switch failed: {detail[0]}"))
         mark = self.clock()
         self.say(f"health-checking {tag} ({self.target.health.successes} passes needed)")
+        commit = await self.revision(await self.resolve_image(tag))
         async with self.runner.forward_port(self.target.health.port) as port:
-            verdict = await wait_healthy(port, self.target.health)
+            verdict = await wait_healthy(port, self.target.health, expect_commit=commit)
         phases["healthy"] = self.clock() - mark
         return verdict
 
@@ -273,6 +276,10 @@ class Deployer:
         found = await self.runner.run(cmd.image_repo_digests(image), check=False)
         return cmd.parse_repo_digest(found.stdout, image) if found.ok else None
 
+    async def revision(self, image: str) -> str | None:
+        found = await self.runner.run(cmd.image_revision(image), check=False)
+        return cmd.parse_revision(found.stdout) if found.ok else None
+
     async def record(self, release: Release) -> None:
         path = self._file(cmd.LEDGER_FILE)
         text = await self.runner.read_file(path) or ""
@@ -336,7 +343,8 @@ class Deployer:
         try:
             yield lock
         finally:
-            held = await self.read_lock()
-            if held is not None and held.token == lock.token:
-                await self.runner.remove(self._file(cmd.LOCK_FILE))
+            with suppress(ConnectionFailed):  # unreachable host: the lock expires by itself
+                held = await self.read_lock()
+                if held is not None and held.token == lock.token:
+                    await self.runner.remove(self._file(cmd.LOCK_FILE))
 

@@ -36,7 +36,8 @@ def judge(probe_results: list[bool], needed: int) -> bool:
     return len(probe_results) >= needed and all(probe_results[-needed:])
 
 
-async def probe(client: httpx.AsyncClient, url: str) -> Probe:
+async def probe(client: httpx.AsyncClient, url: str, expect_commit: str | None = None) -> Probe:
+    """One GET of /health: 200, JSON status ok, and the expected commit when one is known."""
     try:
         response = await client.get(url)
     except httpx.HTTPError as error:
@@ -49,6 +50,8 @@ async def probe(client: httpx.AsyncClient, url: str) -> Probe:
         return Probe(ok=False, detail="HTTP 200 but not JSON")
     if not isinstance(body, dict) or body.get("status") != "ok":
         return Probe(ok=False, detail=f"status is {body!r}"[:200])
+    if expect_commit and body.get("commit") != expect_commit:
+        return Probe(ok=False, detail=f"answered by commit {body.get('commit')!r}, not ours")
     return Probe(ok=True, detail="ok", identity={k: str(v) for k, v in body.items()})
 
 
@@ -56,6 +59,7 @@ async def wait_healthy(
     local_port: int,
     policy: HealthPolicy,
     *,
+    expect_commit: str | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Verdict:
     """Probe until `policy.successes` consecutive passes, or until `policy.timeout`."""
@@ -65,7 +69,7 @@ async def wait_healthy(
     last = Probe(ok=False, detail="not probed")
     async with httpx.AsyncClient(timeout=min(5.0, policy.timeout), trust_env=False) as client:
         while True:
-            last = await probe(client, url)
+            last = await probe(client, url, expect_commit)
             results.append(last.ok)
             elapsed = clock() - start
             if judge(results, policy.successes):

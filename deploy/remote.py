@@ -49,6 +49,17 @@ class Runner(Protocol):
 LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError, OSError)
 
 
+@asynccontextmanager
+async def file_errors(operation: str, path: str) -> AsyncIterator[None]:
+    """SFTP refusals and lost connections become DeployErrors naming the file."""
+    try:
+        yield
+    except (asyncssh.SFTPNoConnection, asyncssh.SFTPConnectionLost, *LOST) as error:
+        raise ConnectionFailed(f"The SSH connection was lost ({operation} {path}).") from error
+    except asyncssh.SFTPError as error:
+        raise RemoteCommandFailed(f"sftp {operation} {path}", 1, error.reason) from error
+
+
 class SshRunner:
     """A Runner over one asyncssh connection and its SFTP session."""
 
@@ -72,50 +83,47 @@ class SshRunner:
         return result
 
     async def read_file(self, path: str) -> str | None:
-        try:
-            async with self.sftp.open(path, "r") as handle:
-                return _text(await handle.read())
-        except asyncssh.SFTPNoSuchFile:
-            return None
-        except LOST as error:
-            raise ConnectionFailed(f"The SSH connection was lost reading {path}.") from error
+        async with file_errors("read", path):
+            try:
+                async with self.sftp.open(path, "r") as handle:
+                    return _text(await handle.read())
+            except asyncssh.SFTPNoSuchFile:
+                return None
 
     async def write_file(self, path: str, text: str) -> None:
         """Write a temporary file beside `path`, then rename it over `path` (atomic)."""
         temporary = f"{path}.tmp-{secrets.token_hex(4)}"
-        try:
+        async with file_errors("write", path):
             async with self.sftp.open(temporary, "w") as handle:
                 await handle.write(text)
             await self.sftp.posix_rename(temporary, path)
-        except LOST as error:
-            raise ConnectionFailed(f"The SSH connection was lost writing {path}.") from error
 
     async def create_file(self, path: str, text: str) -> bool:
-        """Create `path` only if it does not exist yet; False when it does."""
+        """Create `path`, complete, only if it does not exist yet; False when it does."""
         temporary = f"{path}.new-{secrets.token_hex(4)}"
-        try:
+        async with file_errors("create", path):
             async with self.sftp.open(temporary, "w") as handle:
                 await handle.write(text)
             try:
-                await self.sftp.link(temporary, path)  # hard link: fails if path exists
-            except asyncssh.SFTPError:
+                await self.sftp.link(temporary, path)  # a hard link fails if path exists
+            except asyncssh.SFTPFailure:
                 return False
             finally:
                 await self.sftp.remove(temporary)
-        except LOST as error:
-            raise ConnectionFailed(f"The SSH connection was lost creating {path}.") from error
         return True
 
     async def rename(self, source: str, destination: str) -> bool:
-        try:
-            await self.sftp.posix_rename(source, destination)
-        except asyncssh.SFTPNoSuchFile:
-            return False
+        async with file_errors("rename", source):
+            try:
+                await self.sftp.posix_rename(source, destination)
+            except asyncssh.SFTPNoSuchFile:
+                return False
         return True
 
     async def remove(self, path: str) -> None:
-        with suppress(asyncssh.SFTPNoSuchFile):
-            await self.sftp.remove(path)
+        async with file_errors("remove", path):
+            with suppress(asyncssh.SFTPNoSuchFile):
+                await self.sftp.remove(path)
 
     @asynccontextmanager
     async def forward_port(self, remote_port: int) -> AsyncIterator[int]:

@@ -19,9 +19,20 @@ def dagger_schema_path() -> Path:
     return path
 
 
+def forget_shared_session() -> None:
+    """The SDK's global connection is a singleton that keeps a session whose connect failed
+    (it is meant for one connection per process); start each test from a clean one."""
+    from dagger.client._session import SharedConnection
+
+    shared = SharedConnection()  # the singleton itself
+    shared._session = None
+    shared._params = None
+
+
 @pytest.fixture
 def fake_engine(dagger_schema_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEngine]:
     """A started fake engine whose session the SDK joins; fails if any query was invalid."""
+    forget_shared_session()
     with FakeEngine(dagger_schema_path) as engine:
         for name, value in engine.env.items():
             monkeypatch.setenv(name, value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-import time
 from pathlib import Path
 
 import anyio
@@ -190,14 +189,11 @@ async def test_concurrent_requests_overlap(fake_engine: FakeEngine) -> None:
 
     async with dagger.connection():
         base = dag.container().from_("alpine")
-        started = time.monotonic()
         await asyncio.gather(base.with_exec(["test"]).stdout(), base.with_exec(["scan"]).stdout())
-        elapsed = time.monotonic() - started
 
     first, second = fake_engine.leaves("Container.stdout")
     assert first.overlaps(second)
     assert first.ended - first.started >= 0.3
-    assert elapsed < 0.6  # one after the other would take at least 2 x 0.3 s
 
 
 async def test_wrong_token_is_rejected(

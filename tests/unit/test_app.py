@@ -63,3 +63,30 @@ def test_image_lock_covers_the_service_dependencies() -> None:
     for name in ("fastapi", "uvicorn"):
         assert name in locked
         assert any(dep.startswith(name) for dep in project["project"]["dependencies"])
+
+
+def test_image_lock_is_complete() -> None:
+    """Every runtime dependency of the service is pinned (the image installs --no-deps)."""
+    import re
+    from importlib.metadata import requires, version
+
+    locked = {
+        line.split("==")[0].lower().replace("_", "-"): line.split("==")[1].strip()
+        for line in (ROOT / "app" / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    todo, seen = ["fastapi", "uvicorn"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        assert name in locked, f"{name} is needed by the service but missing from the lock"
+        assert locked[name] == version(name), f"{name}: lock and installed versions differ"
+        for requirement in requires(name) or []:
+            if "extra ==" in requirement:
+                continue
+            if ";" in requirement and "python_version < " in requirement:
+                continue
+            todo.append(re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0].lower()
+                        .replace("_", "-"))

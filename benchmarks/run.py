@@ -1,0 +1,17 @@
+"""Run the rig benchmarks and print their figures: `python benchmarks/run.py`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(pytest.main([
+        str(ROOT / "benchmarks" / "rig_benchmarks.py"), "-s", "-q", "-p", "tests.rig.fixtures",
+        "-p", "no:cacheprovider", "-o", "addopts=", *sys.argv[1:],
+    ]))  # fmt: skip

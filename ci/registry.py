@@ -1,0 +1,262 @@
+"""OCI registry client (httpx): digests, labels, and promotion by copying a manifest."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import re
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ci.errors import PromotionRefused, RegistryError
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+INDEX_TYPES = frozenset(MANIFEST_TYPES[0::2])
+REVISION_LABEL = "org.opencontainers.image.revision"
+CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A manifest's exact bytes, media type and digest (copying these keeps the digest)."""
+
+    digest: str
+    media_type: str
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        data = json.loads(self.body)
+        if not isinstance(data, dict):
+            raise RegistryError(f"Manifest {self.digest} is not a JSON object.")
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """The outcome of promoting one tag to another."""
+
+    source: str
+    target: str
+    digest: str
+    seconds: float
+    manifest_bytes: int
+    layer_bytes: int
+
+
+def registry_scheme(registry: str) -> str:
+    """http only for loopback registries (127.0.0.0/8, localhost); https everywhere else."""
+    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    if host == "localhost":
+        return "http"
+    try:
+        return "http" if ipaddress.ip_address(host.strip("[]")).is_loopback else "https"
+    except ValueError:
+        return "https"
+
+
+def basic_header(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """`Bearer realm="..",service=".."` → ("bearer", {realm, service, ...})."""
+    scheme, _, params = header.strip().partition(" ")
+    return scheme.lower(), dict(CHALLENGE_PARAM.findall(params))
+
+
+class RegistryAuth(httpx.Auth):
+    """Answers a registry's 401 challenge: basic auth, or a bearer token (GHCR, Docker Hub)."""
+
+    def __init__(self, username: str | None, password: str | None) -> None:
+        self.username = username
+        self.password = password
+        self.token: str | None = None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.token:
+            request.headers["Authorization"] = f"Bearer {self.token}"
+        response = yield request
+        if response.status_code != 401 or not self.password:
+            return
+        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        if scheme == "basic":
+            request.headers["Authorization"] = basic_header(self.username or "", self.password)
+        elif scheme == "bearer" and "realm" in params:
+            query = {key: params[key] for key in ("service", "scope") if key in params}
+            token_request = httpx.Request("GET", params["realm"], params=query)
+            token_request.headers["Authorization"] = basic_header(
+                self.username or "token", self.password
+            )
+            token_response = yield token_request
+            token_response.read()
+            if token_response.status_code != 200:
+                return
+            body = token_response.json()
+            self.token = str(body.get("token") or body.get("access_token") or "")
+            request.headers["Authorization"] = f"Bearer {self.token}"
+        else:
+            return
+        yield request
+
+
+@dataclass
+class RegistryClient:
+    """One repository in one registry, e.g. ghcr.io + acout/fastapi-supabase-template."""
+
+    registry: str
+    repository: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    bytes_uploaded: int = 0
+    layer_bytes_uploaded: int = 0
+    requests: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.base = f"{registry_scheme(self.registry)}://{self.registry}/v2/{self.repository}"
+        self.client = httpx.AsyncClient(
+            auth=RegistryAuth(self.username, self.password),
+            timeout=self.timeout,
+            trust_env=False,
+            event_hooks={"request": [self._count]},
+        )
+
+    async def _count(self, request: httpx.Request) -> None:
+        self.requests.append(f"{request.method} {request.url.path}")
+        if request.method in ("PUT", "POST", "PATCH"):
+            self.bytes_uploaded += len(request.content)
+            if "/blobs/" in request.url.path:
+                self.layer_bytes_uploaded += len(request.content)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = f"{self.base}/{path}"
+        try:
+            response = await self.client.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            raise RegistryError(
+                f"{method} {self.registry}/{self.repository}/{path} failed: "
+                f"{type(error).__name__}. Is the registry reachable?"
+            ) from error
+        if response.status_code == 401:
+            raise RegistryError(
+                f"{self.registry} refused our credentials for {self.repository}: set "
+                "REGISTRY_USERNAME and REGISTRY_PASSWORD (or GITHUB_TOKEN for ghcr.io)."
+            )
+        return response
+
+    async def digest(self, reference: str) -> str:
+        """The manifest digest a tag points to (HEAD → Docker-Content-Digest)."""
+        response = await self._send(
+            "HEAD", f"manifests/{reference}", headers={"Accept": ", ".join(MANIFEST_TYPES)}
+        )
+        digest = response.headers.get("Docker-Content-Digest")
+        if response.status_code == 404:
+            raise RegistryError(f"{self.registry}/{self.repository}:{reference} does not exist.")
+        if response.status_code != 200 or not digest:
+            raise RegistryError(
+                f"HEAD {self.repository}:{reference} answered {response.status_code} "
+                "without a Docker-Content-Digest header."
+            )
+        return str(digest)
+
+    async def manifest(self, reference: str) -> Manifest:
+        response = await self._send(
+            "GET", f"manifests/{reference}", headers={"Accept": ", ".join(MANIFEST_TYPES)}
+        )
+        if response.status_code != 200:
+            raise RegistryError(
+                f"GET manifest {self.repository}@{reference} answered {response.status_code}."
+            )
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        digest = response.headers.get("Docker-Content-Digest") or reference
+        return Manifest(digest=digest, media_type=media_type, body=response.content)
+
+    async def labels(self, manifest: Manifest) -> dict[str, str]:
+        """The image config's labels (the first platform's, for an index)."""
+        data = manifest.json()
+        if manifest.media_type in INDEX_TYPES or "manifests" in data:
+            entries = data.get("manifests") or []
+            if not entries:
+                return {}
+            return await self.labels(await self.manifest(str(entries[0]["digest"])))
+        config_digest = str(data.get("config", {}).get("digest", ""))
+        response = await self._send("GET", f"blobs/{config_digest}")
+        if response.status_code != 200:
+            raise RegistryError(f"GET config blob {config_digest} answered {response.status_code}.")
+        config = response.json().get("config") or {}
+        return {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
+
+    async def put_manifest(self, tag: str, manifest: Manifest) -> str:
+        response = await self._send(
+            "PUT",
+            f"manifests/{tag}",
+            content=manifest.body,
+            headers={"Content-Type": manifest.media_type},
+        )
+        if response.status_code not in (200, 201):
+            raise RegistryError(
+                f"PUT manifest {self.repository}:{tag} answered {response.status_code}: "
+                f"{response.text[:200]}"
+            )
+        return str(response.headers.get("Docker-Content-Digest", manifest.digest))
+
+
+async def promote(
+    client: RegistryClient, source_tag: str, target_tag: str, *, revision: str
+) -> Promotion:
+    """Copy `source_tag`'s manifest to `target_tag` after checking it was built from `revision`."""
+    started = time.perf_counter()
+    before = (client.bytes_uploaded, client.layer_bytes_uploaded)
+    digest = await client.digest(source_tag)
+    manifest = await client.manifest(digest)
+    labels = await client.labels(manifest)
+    check_revision(labels, revision, f"{client.repository}:{source_tag}")
+    pushed = await client.put_manifest(target_tag, manifest)
+    landed = await client.digest(target_tag)
+    if pushed != digest or landed != digest:
+        raise RegistryError(
+            f"{client.repository}:{target_tag} has digest {landed}, not {digest}: the registry "
+            "rewrote the manifest; promotion is not trustworthy here."
+        )
+    return Promotion(
+        source=source_tag,
+        target=target_tag,
+        digest=digest,
+        seconds=time.perf_counter() - started,
+        manifest_bytes=client.bytes_uploaded - before[0],
+        layer_bytes=client.layer_bytes_uploaded - before[1],
+    )
+
+
+def check_revision(labels: dict[str, str], revision: str, image: str) -> None:
+    """Refuse an image without a revision label, or built from another commit."""
+    found = labels.get(REVISION_LABEL)
+    if not found:
+        raise PromotionRefused(
+            f"{image} has no {REVISION_LABEL} label, so nothing proves it was built from "
+            f"{revision[:12]}: rebuild it with the pipeline before promoting."
+        )
+    if found != revision:
+        raise PromotionRefused(
+            f"{image} was built from commit {found[:12]}, not {revision[:12]}: refusing to "
+            "promote an image that was not tested for this tag's commit."
+        )

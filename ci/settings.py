@@ -1,0 +1,90 @@
+"""Pure: environment variables → the pipeline's Settings (registry, image, secrets masked)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ci.errors import CiError
+from deploy.config import Secret
+
+REGISTRY_PATTERN = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
+REPOSITORY_PATTERN = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*")
+DEFAULT_REPOSITORY = "acout/fastapi-supabase-template"
+DEFAULT_PYTHON_IMAGE = "python:3.12-slim-bookworm"
+
+
+class SettingsError(CiError):
+    """A pipeline variable is malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where images go, which secrets exist, and where reports are written."""
+
+    registry: str = "ghcr.io"
+    repository: str = DEFAULT_REPOSITORY
+    registry_username: str | None = None
+    registry_password: Secret | None = field(default=None, repr=False)
+    safety_api_key: Secret | None = field(default=None, repr=False)
+    slack_webhook_url: Secret | None = field(default=None, repr=False)
+    source_url: str = f"https://github.com/{DEFAULT_REPOSITORY}"
+    run_url: str | None = None
+    base_image: str | None = None
+    python_image: str = DEFAULT_PYTHON_IMAGE
+    reports: Path = Path("reports")
+    step_summary: Path | None = None
+
+    @property
+    def image(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+    def secrets(self) -> list[str]:
+        """Every secret's plaintext, for scrubbing output."""
+        held = (self.registry_password, self.safety_api_key, self.slack_webhook_url)
+        return [secret.reveal() for secret in held if secret is not None]
+
+
+def load_settings(environ: Mapping[str, str], root: Path) -> Settings:
+    """Read REGISTRY, IMAGE_REPOSITORY, GITHUB_*, *_PASSWORD/TOKEN/KEY/URL, CI_REPORTS_DIR."""
+    repository = (
+        environ.get("IMAGE_REPOSITORY") or environ.get("GITHUB_REPOSITORY") or DEFAULT_REPOSITORY
+    ).lower()
+    registry = (environ.get("REGISTRY") or "ghcr.io").lower()
+    _check("REGISTRY", registry, REGISTRY_PATTERN, "a registry host[:port], e.g. ghcr.io")
+    _check("IMAGE_REPOSITORY", repository, REPOSITORY_PATTERN, "a path like owner/name")
+    server = environ.get("GITHUB_SERVER_URL", "https://github.com")
+    run_id = environ.get("GITHUB_RUN_ID")
+    summary = environ.get("GITHUB_STEP_SUMMARY")
+    return Settings(
+        registry=registry,
+        repository=repository,
+        registry_username=environ.get("REGISTRY_USERNAME") or environ.get("GITHUB_ACTOR"),
+        registry_password=_secret(environ, "REGISTRY_PASSWORD", "GITHUB_TOKEN"),
+        safety_api_key=_secret(environ, "SAFETY_API_KEY"),
+        slack_webhook_url=_secret(environ, "SLACK_WEBHOOK_URL"),
+        source_url=f"{server}/{environ.get('GITHUB_REPOSITORY', DEFAULT_REPOSITORY)}",
+        run_url=(
+            f"{server}/{environ['GITHUB_REPOSITORY']}/actions/runs/{run_id}"
+            if run_id and environ.get("GITHUB_REPOSITORY")
+            else None
+        ),
+        base_image=environ.get("BASE_IMAGE") or None,
+        python_image=environ.get("PYTHON_IMAGE") or DEFAULT_PYTHON_IMAGE,
+        reports=Path(environ.get("CI_REPORTS_DIR") or root / "reports"),
+        step_summary=Path(summary) if summary else None,
+    )
+
+
+def _secret(environ: Mapping[str, str], *names: str) -> Secret | None:
+    for name in names:
+        if environ.get(name):
+            return Secret(environ[name])
+    return None
+
+
+def _check(variable: str, value: str, pattern: re.Pattern[str], what: str) -> None:
+    if not pattern.fullmatch(value):
+        raise SettingsError(f"{variable}: {value!r} is not {what}.")

@@ -1,0 +1,12 @@
+"""The rig's own smoke test uses the same fixtures as tests/integration (one plugin)."""
+
+from __future__ import annotations
+
+import pytest
+
+RIG_PLUGIN = "tests.rig.fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.get_plugin(RIG_PLUGIN) is None:
+        config.pluginmanager.import_plugin(RIG_PLUGIN)
