@@ -97,20 +97,24 @@ def test_deploy_phases_recovery_and_downtime(
                 wall = time.perf_counter() - started
             phases = dict(release.phases)
             walls.append(wall)
-            outage = poller.longest_outage() if round_ or tag == "v2" else float("nan")
+            outage = f"{poller.longest_outage():.2f}s" if round_ or tag == "v2" else "-"
             rows.append((f"{release.previous_tag or '-'} → {tag}", f"{phases['pull']:.2f}s",
                          f"{phases['switch']:.2f}s", f"{phases['healthy']:.2f}s",
-                         f"{wall:.2f}s", f"{outage:.2f}s"))
+                         f"{wall:.2f}s", outage))
     table("Deploy over SSH on the rig (seed-style recreate: pull, up -d, health x3)", rows)
-    recoveries = []
+    recoveries: list[dict[str, float]] = []
     for _ in range(2):
         with pytest.raises(HealthCheckFailed):
             anyio.run(lambda: deploy(ssh_host, app_path, "bad", health_timeout="5"))
         history = parse_ledger((app_path.path / ".deploy" / "releases.jsonl").read_text())
         back = [r for r in history if r.kind is Kind.AUTO_ROLLBACK][-1]
-        recoveries.append(dict(back.phases)["recovery"])
-    table("From a failed health verdict to the old version serving and healthy again",
-          [("runs", "recovery"), (str(len(recoveries)), seconds(recoveries))])
+        recoveries.append(dict(back.phases))
+    table("From a failed health verdict to the old version serving and healthy again", [
+        ("runs", "switch back", "healthy x3", "recovery (verdict → healthy)"),
+        (str(len(recoveries)), seconds([r["switch"] for r in recoveries]),
+         seconds([r["healthy"] for r in recoveries]),
+         seconds([r["recovery"] for r in recoveries])),
+    ])
 
 
 def test_promotion_against_rebuild_and_push(

@@ -63,9 +63,13 @@ def compose_config(tool: tuple[str, ...], app_path: str, tag: str | None = None)
     return compose(tool, app_path, "config", tag=tag)
 
 
-def compose_up(tool: tuple[str, ...], app_path: str) -> Command:
-    """Recreate the service from .env; survives a dropped connection (see Command.log)."""
-    base = compose(tool, app_path, "up", "-d", "--remove-orphans", SERVICE)
+def compose_up(tool: tuple[str, ...], app_path: str, stop_timeout: int | None = None) -> Command:
+    """Recreate the service from .env; survives a dropped connection (see Command.log).
+
+    `stop_timeout` bounds how long the replaced container may take to stop (a release that
+    failed its health check gets little patience)."""
+    timeout = ("--timeout", str(stop_timeout)) if stop_timeout is not None else ()
+    base = compose(tool, app_path, "up", "-d", "--remove-orphans", *timeout, SERVICE)
     return Command(base.argv, cwd=app_path, log=SWITCH_LOG)
 
 

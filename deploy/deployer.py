@@ -51,6 +51,9 @@ class Status:
     last_release: Release | None
 
 
+UNHEALTHY_STOP_TIMEOUT = 2  # seconds a release that failed its health check gets to stop
+
+
 def tag_of(image: str) -> str | None:
     """`reg:5000/owner/app:v1@sha256:..` → `v1@sha256:..`; None without a tag."""
     last = image.rsplit("/", 1)[-1]
@@ -181,14 +184,17 @@ class Deployer:
         self.say(message)
         raise HealthCheckFailed(await self._recover(previous, message))
 
-    async def switch_and_check(self, tag: str, phases: dict[str, float]) -> Verdict:
+    async def switch_and_check(
+        self, tag: str, phases: dict[str, float], *, stop_timeout: int | None = None
+    ) -> Verdict:
         """Write IMAGE_TAG, recreate the service, and wait until *this* image answers."""
         env_path = self._file(cmd.ENV_FILE)
         current = await self.runner.read_file(env_path) or ""
         await self.runner.write_file(env_path, cmd.set_env_value(current, "IMAGE_TAG", tag))
         self.say(f"switching to {tag}")
         mark = self.clock()
-        switched = await self.runner.run(cmd.compose_up(self.tool, self.path), check=False)
+        up = cmd.compose_up(self.tool, self.path, stop_timeout)
+        switched = await self.runner.run(up, check=False)
         phases["switch"] = self.clock() - mark
         if not switched.ok:
             log = await self.runner.read_file(self._file(cmd.SWITCH_LOG)) or ""
@@ -216,7 +222,7 @@ class Deployer:
         record = replace(record, digest=await self.digest(record.image))
         await self.record(record)
         phases: dict[str, float] = {}
-        verdict = await self.switch_and_check(previous, phases)
+        verdict = await self.switch_and_check(previous, phases, stop_timeout=UNHEALTHY_STOP_TIMEOUT)
         phases["recovery"] = self.clock() - mark
         outcome = Outcome.HEALTHY if verdict.healthy else Outcome.FAILED
         state = "healthy" if verdict.healthy else f"NOT healthy ({verdict.last.detail})"

@@ -64,11 +64,12 @@ def report_main(
     paths: list[str],
     *,
     today: date,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     step_summary_path: str | None,
     allowlist_path: str | None = None,
 ) -> int:
     """Print (or append to GITHUB_STEP_SUMMARY) the summary; 0 pass, 1 gate failed, 2 unreadable."""
+    out = out or sys.stdout
     if not paths:
         print("error: give at least one saved report to `report`.", file=sys.stderr)
         return UNREADABLE

@@ -84,3 +84,21 @@ def test_local_checkout_gives_branch_and_tag(tmp_path: Path) -> None:
 def test_not_a_checkout_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ContextError, match="not a git checkout"):
         detect_context({}, tmp_path)
+
+
+def test_report_rerenders_saved_reports_without_an_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    fixtures = ROOT / "tests" / "fixtures" / "scans"
+    bandit = subprocess.run(
+        [sys.executable, "-m", "bandit", "-r", str(fixtures / "vulnerable"), "-f", "json", "-q"],
+        capture_output=True, text=True, check=False,
+    )
+    report = tmp_path / "bandit.json"
+    report.write_text(bandit.stdout)
+    assert main(["report", str(report), str(fixtures / "gitleaks-clean.json")]) == 1
+    out = capsys.readouterr().out
+    assert "Security scans: ❌ failed" in out
+    assert "`B602`" in out
+    assert main(["report", str(tmp_path / "missing.json")]) == 2

@@ -40,6 +40,12 @@ def test_exact_argv(
     assert (command.argv, command.cwd, command.env) == (argv, cwd, env)
 
 
+def test_rollback_switch_bounds_the_stop_of_the_failed_release() -> None:
+    assert cmd.compose_up(V1, "/a", 2).argv == (
+        "docker-compose", "up", "-d", "--remove-orphans", "--timeout", "2", "api",
+    )
+
+
 def test_switch_survives_a_dropped_connection() -> None:
     line = shell_line(cmd.compose_up(V2, "/srv/my app"))
     assert line == (
