@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-
-import anyio
 
 from deploy import commands as cmd
 from deploy.config import Target, check_tag
 from deploy.errors import (
-    ConnectionFailed,
     HealthCheckFailed,
     LockHeld,
     PreflightFailed,
@@ -30,10 +26,10 @@ from deploy.ledger import (
     append_record,
     mark_interrupted,
     parse_ledger,
-    parse_lock,
     rollback_target,
     unfinished,
 )
+from deploy.locking import HostLock
 from deploy.remote import Runner
 
 
@@ -86,13 +82,17 @@ class Deployer:
         self.clock = clock
         self.path = target.app_path
         self.tool: tuple[str, ...] = cmd.COMPOSE_V2
+        self.host_lock = HostLock(
+            runner, self._file(cmd.LOCK_FILE), who=who, environment=target.environment,
+            ttl=target.lock_ttl, wait=target.lock_wait, say=say, clock=clock,
+        )  # fmt: skip
 
     # -- public operations -------------------------------------------------------------
 
     async def deploy(self, tag: str, *, kind: Kind = Kind.DEPLOY) -> Release:
         check_tag(tag)
         await self.prepare()
-        async with self.locked():
+        async with self.host_lock.held():
             await self.reconcile()
             return await self._deploy_locked(tag, kind)
 
@@ -100,7 +100,7 @@ class Deployer:
         if to is not None:
             check_tag(to)
         await self.prepare()
-        async with self.locked():
+        async with self.host_lock.held():
             await self.reconcile()
             history = await self.history()
             tag = rollback_target(history, await self.running_tag(), to)
@@ -109,10 +109,10 @@ class Deployer:
 
     async def status(self, *, probe: bool = True) -> Status:
         await self.prepare()
-        lock = await self.read_lock()
+        lock = await self.host_lock.read()
         if lock is None or lock.expired(self.clock()):
             try:
-                async with self.locked(wait=0):
+                async with self.host_lock.held(wait=0):
                     await self.reconcile()
             except LockHeld:
                 pass  # a deployer just started; its attempt is not ours to settle
@@ -130,7 +130,7 @@ class Deployer:
             digest=await self.digest(image) if image else None,
             healthy=healthy,
             health_detail=detail,
-            lock=await self.read_lock(),
+            lock=await self.host_lock.read(),
             last_release=next(reversed(await self.history()), None),
         )
 
@@ -140,13 +140,11 @@ class Deployer:
     async def lock(self, reason: str) -> Lock:
         """Take the lock and keep it (for maintenance) until `unlock`."""
         await self.prepare()
-        return await self.acquire_lock(reason=reason)
+        return await self.host_lock.acquire(reason=reason)
 
     async def unlock(self) -> Lock | None:
         """Remove the lock whoever holds it; returns what was removed."""
-        held = await self.read_lock()
-        await self.runner.remove(self._file(cmd.LOCK_FILE))
-        return held
+        return await self.host_lock.remove()
 
     # -- the deploy itself ---------------------------------------------------------------
 
@@ -301,56 +299,3 @@ class Deployer:
 
     def _file(self, relative: str) -> str:
         return f"{self.path}/{relative}"
-
-    # -- the lock ------------------------------------------------------------------------
-
-    async def read_lock(self) -> Lock | None:
-        return parse_lock(await self.runner.read_file(self._file(cmd.LOCK_FILE)) or "")
-
-    async def acquire_lock(self, *, reason: str = "deploy", wait: float | None = None) -> Lock:
-        """Take the lock, waiting up to `wait` seconds; a stale lock is broken."""
-        limit = self.target.lock_wait if wait is None else wait
-        deadline = self.clock() + limit
-        path = self._file(cmd.LOCK_FILE)
-        while True:
-            now = self.clock()
-            mine = Lock(self.who, secrets.token_hex(8), now, now + self.target.lock_ttl, reason)
-            if await self.runner.create_file(path, mine.to_text()):
-                return mine
-            held = await self.read_lock()
-            if held is None or held.expired(now):
-                await self._break_stale(held)
-                continue
-            if now >= deadline:
-                raise LockHeld(
-                    f"{self.target.environment} is locked by {held.describe(now)}; waited "
-                    f"{limit:.0f}s. Try again later, or `unlock` if that deployer is gone."
-                )
-            self.say(f"waiting for the lock held by {held.owner}")
-            await anyio.sleep(min(1.0, max(0.05, deadline - now)))
-
-    async def _break_stale(self, seen: Lock | None) -> None:
-        """Move a stale lock aside, putting it back if someone replaced it meanwhile."""
-        path = self._file(cmd.LOCK_FILE)
-        aside = f"{path}.stale-{secrets.token_hex(4)}"
-        if not await self.runner.rename(path, aside):
-            return
-        moved = parse_lock(await self.runner.read_file(aside) or "")
-        if seen is not None and moved is not None and moved.token != seen.token:
-            await self.runner.rename(aside, path)  # a fresh lock: not ours to break
-            await anyio.sleep(0.05)
-            return
-        self.say(f"broke a stale lock ({seen.owner if seen else 'unreadable'})")
-        await self.runner.remove(aside)
-
-    @asynccontextmanager
-    async def locked(self, *, wait: float | None = None) -> AsyncIterator[Lock]:
-        lock = await self.acquire_lock(wait=wait)
-        try:
-            yield lock
-        finally:
-            with suppress(ConnectionFailed):  # unreachable host: the lock expires by itself
-                held = await self.read_lock()
-                if held is not None and held.token == lock.token:
-                    await self.runner.remove(self._file(cmd.LOCK_FILE))
-

@@ -67,6 +67,12 @@ def report_for(call: Call, reports: dict[str, str]) -> str:
     return reports.get(str(file_call.args["path"]) if file_call else "", "")
 
 
+def exit_1_when_running(engine: FakeEngine, program: str) -> None:
+    """Containers whose chain ran `program` report exit code 1 (expect=ANY execs)."""
+    engine.respond("Container.exitCode", lambda call: 1 if any(
+        program in call_.args["args"] for call_ in call.find_all("withExec")) else 0)
+
+
 def published(engine: FakeEngine) -> list[str]:
     return [str(call.args["address"]) for call in engine.calls("publish")]
 
@@ -207,8 +213,7 @@ def test_failing_lint_names_stage_command_exit_code_and_stderr(
 def test_failing_pytest_still_exports_its_report(
     engine: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    engine.respond("Container.exitCode", lambda call: 1 if any(
-        "pytest" in e.args["args"] for e in call.find_all("withExec")) else 0)
+    exit_1_when_running(engine, "pytest")
     assert main(["--ref", "refs/heads/develop", "--sha", SHA, "test"]) == 1
     exports = [str(c.args["path"]) for c in engine.calls("export")]
     assert any(path.endswith("reports/tests") for path in exports)
@@ -218,8 +223,7 @@ def test_failing_pytest_still_exports_its_report(
 def test_a_crashed_scanner_fails_the_gate(
     engine: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    engine.respond("Container.exitCode", lambda call: 1 if any(
-        "gitleaks" in e.args["args"] for e in call.find_all("withExec")) else 0)
+    exit_1_when_running(engine, "gitleaks")
     assert main(["--ref", "refs/heads/develop", "--sha", SHA, "scan"]) == 1
     assert "tool error(s) in gitleaks" in capsys.readouterr().err
 
