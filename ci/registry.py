@@ -54,12 +54,15 @@ class Promotion:
 
 
 def registry_scheme(registry: str) -> str:
-    """http only for loopback registries (127.0.0.0/8, localhost); https everywhere else."""
-    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    """http only for loopback registries (127.0.0.0/8, [::1], localhost); https elsewhere."""
+    if registry.startswith("["):
+        host = registry[1 : registry.find("]")]
+    else:
+        host = registry.rsplit(":", 1)[0]
     if host == "localhost":
         return "http"
     try:
-        return "http" if ipaddress.ip_address(host.strip("[]")).is_loopback else "https"
+        return "http" if ipaddress.ip_address(host).is_loopback else "https"
     except ValueError:
         return "https"
 
