@@ -30,6 +30,7 @@ from deploy.errors import DeployError
 from deploy.remote import connect
 
 LOCKED_REQUIREMENTS = "app/requirements.txt"
+ENGINE_STAGES = frozenset({Stage.BUILD, Stage.TEST, Stage.SCAN, Stage.PUBLISH})
 ENGINE_HELP = (
     "No Dagger engine could be reached ({reason}). Install the Dagger CLI "
     "(https://docs.dagger.io/install) and run the pipeline through it: "
@@ -90,8 +91,7 @@ class PipelineRunner:
 
     async def run(self) -> RunOutcome:
         try:
-            if any(stage in self.chosen for stage in (Stage.BUILD, Stage.TEST, Stage.SCAN,
-                                                      Stage.PUBLISH)):
+            if ENGINE_STAGES.intersection(self.chosen):
                 async with dagger.connection(dagger.Config(log_output=self.log_output)):
                     await self._run_stages()
             else:
@@ -135,6 +135,8 @@ class PipelineRunner:
             failure = StageFailed(stage.value, list(error.command), error.exit_code,
                                   _tail(error.stderr or error.stdout))
             await self._record_failure(stage, failure, started)
+        except dagger.QueryError as error:  # the engine answered, and refused this stage
+            await self._record_failure(stage, CiError(f"stage {stage.value!r}: {error}"), started)
         except CiError as error:
             await self._record_failure(stage, error, started)
         else:

@@ -228,6 +228,19 @@ def test_a_crashed_scanner_fails_the_gate(
     assert "tool error(s) in gitleaks" in capsys.readouterr().err
 
 
+def test_an_engine_error_inside_a_stage_is_that_stage_failing(
+    engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def unresolvable(call: Call) -> int:
+        raise RuntimeError("failed to resolve source metadata for python:3.12-slim-bookworm")
+
+    engine.respond("Container.exitCode", unresolvable)
+    assert main(["--ref", "refs/heads/develop", "--sha", SHA, "test"]) == 1
+    err = capsys.readouterr().err
+    assert "stage 'test': failed to resolve source metadata" in err
+    assert "No Dagger engine" not in err
+
+
 def test_interactive_opens_a_terminal_in_the_failed_stage(engine: FakeEngine) -> None:
     engine.fail_exec(lambda args: args[:1] == ["mypy"], exit_code=1, stderr="error: x")
     assert main(["--ref", "refs/heads/develop", "--sha", SHA, "--interactive", "test"]) == 1
