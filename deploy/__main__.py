@@ -56,7 +56,9 @@ def who_deploys(environ: Mapping[str, str]) -> str:
 async def execute(
     args: argparse.Namespace, target: Target, who: str, out: Console, err: Console
 ) -> int:
-    check_tag(getattr(args, "tag", None) or getattr(args, "to", None) or "ok")
+    for tag in (getattr(args, "tag", None), getattr(args, "to", None)):
+        if tag is not None:
+            check_tag(tag)  # refused before any SSH connection
     async with connect(target) as runner:
         deployer = Deployer(runner, target, who=who, say=lambda line: err.print(f"· {line}"))
         if args.command in ("up", "deploy"):

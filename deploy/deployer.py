@@ -153,11 +153,7 @@ class Deployer:
         image = await self.resolve_image(tag)
         phases: dict[str, float] = {}
         started = self.clock()
-        record = Release(
-            id=secrets.token_hex(6), kind=kind, tag=tag, image=image, digest=None,
-            outcome=Outcome.STARTED, started_at=now_iso(), finished_at=None,
-            deployed_by=self.who, previous_tag=previous,
-        )
+        record = self._started(kind, tag, image, previous)
         self.say(f"pulling {image}")
         try:
             await self.runner.run(cmd.compose_pull(self.tool, self.path, tag))
@@ -171,7 +167,7 @@ class Deployer:
         phases["pull"] = self.clock() - started
         record = replace(record, digest=await self.digest(image))
         await self.record(record)
-        verdict = await self.switch_and_check(tag, phases)
+        verdict = await self.switch_and_check(tag, image, phases)
         if verdict.healthy:
             done = self._finish(record, Outcome.HEALTHY, f"{tag} is healthy", phases)
             await self.record(done)
@@ -183,7 +179,7 @@ class Deployer:
         raise HealthCheckFailed(await self._recover(previous, message))
 
     async def switch_and_check(
-        self, tag: str, phases: dict[str, float], *, stop_timeout: int | None = None
+        self, tag: str, image: str, phases: dict[str, float], *, stop_timeout: int | None = None
     ) -> Verdict:
         """Write IMAGE_TAG, recreate the service, and wait until *this* image answers."""
         env_path = self._file(cmd.ENV_FILE)
@@ -200,7 +196,7 @@ class Deployer:
             return Verdict(False, 0.0, 0, Probe(ok=False, detail=f"switch failed: {detail[0]}"))
         mark = self.clock()
         self.say(f"health-checking {tag} ({self.target.health.successes} passes needed)")
-        commit = await self.revision(await self.resolve_image(tag))
+        commit = await self.revision(image)
         async with self.runner.forward_port(self.target.health.port) as port:
             verdict = await wait_healthy(port, self.target.health, expect_commit=commit)
         phases["healthy"] = self.clock() - mark
@@ -212,15 +208,14 @@ class Deployer:
             return f"{message}. No earlier release to roll back to; it is still running."
         self.say(f"rolling back to {previous}")
         mark = self.clock()
-        record = Release(
-            id=secrets.token_hex(6), kind=Kind.AUTO_ROLLBACK, tag=previous,
-            image=await self.resolve_image(previous), digest=None, outcome=Outcome.STARTED,
-            started_at=now_iso(), finished_at=None, deployed_by=self.who,
-        )
-        record = replace(record, digest=await self.digest(record.image))
+        image = await self.resolve_image(previous)
+        record = self._started(Kind.AUTO_ROLLBACK, previous, image)
+        record = replace(record, digest=await self.digest(image))
         await self.record(record)
         phases: dict[str, float] = {}
-        verdict = await self.switch_and_check(previous, phases, stop_timeout=UNHEALTHY_STOP_TIMEOUT)
+        verdict = await self.switch_and_check(
+            previous, image, phases, stop_timeout=UNHEALTHY_STOP_TIMEOUT
+        )
         phases["recovery"] = self.clock() - mark
         outcome = Outcome.HEALTHY if verdict.healthy else Outcome.FAILED
         state = "healthy" if verdict.healthy else f"NOT healthy ({verdict.last.detail})"
@@ -255,8 +250,9 @@ class Deployer:
 
     async def reconcile(self) -> None:
         """Attempts left 'started' by a vanished deployer get what actually runs recorded."""
-        for release in unfinished(await self.history()):
-            running = await self.running_tag()
+        interrupted = unfinished(await self.history())
+        running = await self.running_tag() if interrupted else None
+        for release in interrupted:
             self.say(f"attempt {release.id} ({release.tag}) was interrupted; {running} runs")
             await self.record(mark_interrupted(release, running, now_iso()))
 
@@ -288,6 +284,13 @@ class Deployer:
         path = self._file(cmd.LEDGER_FILE)
         text = await self.runner.read_file(path) or ""
         await self.runner.write_file(path, append_record(text, release))
+
+    def _started(self, kind: Kind, tag: str, image: str, previous: str | None = None) -> Release:
+        return Release(
+            id=secrets.token_hex(6), kind=kind, tag=tag, image=image, digest=None,
+            outcome=Outcome.STARTED, started_at=now_iso(), finished_at=None,
+            deployed_by=self.who, previous_tag=previous,
+        )  # fmt: skip
 
     def _finish(
         self, record: Release, outcome: Outcome, message: str, phases: dict[str, float]
