@@ -1,6 +1,6 @@
 # The service image. BASE_IMAGE is an official slim Python image in production; machines
 # without an image registry pass a locally made Debian base that has python3-venv.
-ARG BASE_IMAGE=python:3.12-slim
+ARG BASE_IMAGE=python:3.12-slim-bookworm
 
 FROM ${BASE_IMAGE} AS deps
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1

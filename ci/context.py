@@ -60,6 +60,12 @@ def _git_context(repo: Path) -> RunContext:
     return RunContext(ref=ref, sha=sha, event="push", in_ci=False)
 
 
+def commit_time(repo: Path, sha: str) -> int | None:
+    """The commit's committer time (seconds since 1970), or None when git cannot tell."""
+    found = _git(repo, "show", "-s", "--format=%ct", f"{sha}^{{commit}}")
+    return int(found) if found and found.isdigit() else None
+
+
 def _git(repo: Path, *args: str) -> str | None:
     try:
         done = subprocess.run(  # nosec B603 B607 - fixed git argv

@@ -37,13 +37,16 @@ class StageFailed(CiError):
     """A command inside a stage exited non-zero."""
 
     def __init__(
-        self, stage: str, command: list[str], exit_code: int, stderr_tail: str
+        self, stage: str, command: list[str], exit_code: int, stderr_tail: str,
+        *, tool: str | None = None,
     ) -> None:
         shown = " ".join(command)
+        where = f"{tool}: " if tool else ""
         super().__init__(
-            f"stage {stage!r} failed: `{shown}` exited {exit_code}\n{stderr_tail}".rstrip()
+            f"stage {stage!r} failed: {where}`{shown}` exited {exit_code}\n{stderr_tail}".rstrip()
         )
         self.stage = stage
+        self.tool = tool
         self.command = command
         self.exit_code = exit_code
         self.stderr_tail = stderr_tail

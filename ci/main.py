@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,13 +16,14 @@ if __package__ in (None, ""):  # run as `python ci/main.py`: import the package,
 import anyio
 from rich.console import Console
 
-from ci.context import RunContext, detect_context
+from ci.context import RunContext, commit_time, detect_context
 from ci.errors import CiError, ContextError, PlanError
 from ci.notify import RunSummary, notify
 from ci.plan import VERIFY, ReleasePlan, Stage, plan_release
 from ci.runner import PipelineRunner, RunOutcome
 from ci.scans.report import report_main
 from ci.settings import Settings, SettingsError, load_settings
+from ci.stages.context import StageContext
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,14 +70,37 @@ def report_parser() -> argparse.ArgumentParser:
 
 
 def resolve_plan(args: argparse.Namespace) -> ReleasePlan:
-    """Plan from the flags, filling what they leave out from the detected context."""
+    """Plan from the flags, filling what they leave out from the detected context.
+
+    A flag given empty (`--ref "$UNSET"`) is refused, never taken as "detect it".
+    """
+    for flag in ("ref", "sha", "event"):
+        value = getattr(args, flag)
+        if value is not None and not value.strip():
+            raise PlanError(
+                f"--{flag} is empty: pass a value, or leave the flag out to detect it "
+                "(is a variable unset in your script?).",
+                value=value,
+            )
     detected: RunContext | None = None
-    if not (args.ref and args.sha):
+    if args.ref is None or args.sha is None:
         detected = detect_context(repo=ROOT)
-    ref = args.ref or (detected.ref if detected else "")
-    sha = args.sha or (detected.sha if detected else "")
-    event = args.event or (detected.event if detected else "push")
+    ref = args.ref if args.ref is not None else (detected.ref if detected else "")
+    sha = args.sha if args.sha is not None else (detected.sha if detected else "")
+    event = args.event if args.event is not None else (detected.event if detected else "push")
     return plan_release(ref, sha, event)
+
+
+def source_date_epoch(settings: Settings, plan: ReleasePlan, say: Callable[[str], None]) -> int:
+    """SOURCE_DATE_EPOCH, else the commit's time; never the wall clock (same commit, same image)."""
+    if settings.source_date_epoch is not None:
+        return settings.source_date_epoch
+    found = commit_time(ROOT, plan.sha)
+    if found is None:
+        say(f"commit {plan.sha[:12]} is not in this checkout: image timestamps are set to "
+            "1970-01-01 (set SOURCE_DATE_EPOCH to the commit's time to record it).")
+        return 0
+    return found
 
 
 def choose_stages(plan: ReleasePlan, asked: list[str]) -> tuple[Stage, ...]:
@@ -159,12 +184,28 @@ def command_run(argv: list[str], output: Output) -> int:
     plan = resolve_plan(args)
     chosen = choose_stages(plan, args.stages)
     output.say(f"{plan.ref} @ {plan.sha[:12]}: {' → '.join(chosen)}")
-    runner = PipelineRunner(plan, settings, chosen, ROOT, say=output.say,
-                            interactive=args.interactive, log_output=sys.stderr)
+    ctx = StageContext(plan, settings, ROOT, output.say,
+                       source_date_epoch=source_date_epoch(settings, plan, output.say))
+    runner = PipelineRunner(ctx, chosen, interactive=args.interactive, log_output=sys.stderr)
     outcome = anyio.run(runner.run)
     print_outcome(outcome, output)
+    if settings.step_summary:
+        with settings.step_summary.open("a", encoding="utf-8") as handle:
+            handle.write(stage_table_markdown(plan, outcome))
     output.say(anyio.run(send_notification, plan, settings, chosen, outcome))
     return EXIT_OK if outcome.passed else EXIT_FAILED
+
+
+def stage_table_markdown(plan: ReleasePlan, outcome: RunOutcome) -> str:
+    """The stage table for GitHub's step summary."""
+    rows = [f"| {r.stage} | {'passed' if r.passed else '**failed**'} | {r.seconds:.1f}s | "
+            f"{r.detail.splitlines()[0] if r.detail else ''} |" for r in outcome.results]
+    verdict = "passed" if outcome.passed else "failed"
+    return "\n".join([
+        f"## Pipeline {verdict}: {plan.ref} @ {plan.sha[:12]}", "",
+        "| stage | verdict | time | detail |", "|---|---|---|---|", *rows,
+        *(["", f"Digest: `{outcome.digest}`"] if outcome.digest else []), "", "",
+    ])
 
 
 def print_outcome(outcome: RunOutcome, output: Output) -> None:

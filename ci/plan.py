@@ -27,6 +27,7 @@ class Stage(StrEnum):
     """A step of the pipeline, in the order it runs."""
 
     BUILD = "build"
+    SMOKE = "smoke"
     TEST = "test"
     SCAN = "scan"
     PUBLISH = "publish"
@@ -48,7 +49,7 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-VERIFY = (Stage.BUILD, Stage.TEST, Stage.SCAN)
+VERIFY = (Stage.BUILD, Stage.SMOKE, Stage.TEST, Stage.SCAN)
 
 
 @dataclass(frozen=True, slots=True)

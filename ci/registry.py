@@ -168,12 +168,19 @@ class RegistryClient:
 
     async def digest(self, reference: str) -> str:
         """The manifest digest a tag points to (HEAD → Docker-Content-Digest)."""
+        found = await self.find_digest(reference)
+        if found is None:
+            raise RegistryError(f"{self.registry}/{self.repository}:{reference} does not exist.")
+        return found
+
+    async def find_digest(self, reference: str) -> str | None:
+        """The digest `reference` points to, or None when the registry says it does not exist."""
         response = await self._send(
             "HEAD", f"manifests/{reference}", headers={"Accept": ", ".join(MANIFEST_TYPES)}
         )
-        digest = response.headers.get("Docker-Content-Digest")
         if response.status_code == 404:
-            raise RegistryError(f"{self.registry}/{self.repository}:{reference} does not exist.")
+            return None
+        digest = response.headers.get("Docker-Content-Digest")
         if response.status_code != 200 or not digest:
             raise RegistryError(
                 f"HEAD {self.repository}:{reference} answered {response.status_code} "

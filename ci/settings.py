@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,14 @@ from deploy.config import Secret
 REGISTRY_PATTERN = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
 REPOSITORY_PATTERN = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*")
 DEFAULT_REPOSITORY = "acout/fastapi-supabase-template"
-DEFAULT_PYTHON_IMAGE = "python:3.12-slim-bookworm"
+DEFAULT_BASE_IMAGE = "python:3.12-slim-bookworm"
+IMAGE_REFERENCE_PATTERN = re.compile(
+    r"[a-z0-9]+([._/:-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[0-9a-f]{64})?"
+)
+SCANNERS = ("bandit", "pip-audit", "gitleaks", "safety")
+# The one place the Dagger version is pinned: pyproject.toml's dagger-io requirement. The
+# CLI that scripts/setup and the workflow install, and the schema the tests check, follow it.
+DAGGER_VERSION = importlib.metadata.version("dagger-io")
 
 
 class SettingsError(CiError):
@@ -32,8 +40,9 @@ class Settings:
     slack_webhook_url: Secret | None = field(default=None, repr=False)
     source_url: str = f"https://github.com/{DEFAULT_REPOSITORY}"
     run_url: str | None = None
-    base_image: str | None = None
-    python_image: str = DEFAULT_PYTHON_IMAGE
+    base_image: str = DEFAULT_BASE_IMAGE  # the Dockerfile's base, the tests' and scanners'
+    skip_scans: frozenset[str] = frozenset()
+    source_date_epoch: int | None = None
     reports: Path = Path("reports")
     step_summary: Path | None = None
 
@@ -48,7 +57,8 @@ class Settings:
 
 
 def load_settings(environ: Mapping[str, str], root: Path) -> Settings:
-    """Read REGISTRY, IMAGE_REPOSITORY, GITHUB_*, *_PASSWORD/TOKEN/KEY/URL, CI_REPORTS_DIR."""
+    """Read REGISTRY, IMAGE_REPOSITORY, GITHUB_*, *_PASSWORD/TOKEN/KEY/URL, BASE_IMAGE,
+    CI_SKIP_SCANS, SOURCE_DATE_EPOCH and CI_REPORTS_DIR."""
     repository = (
         environ.get("IMAGE_REPOSITORY") or environ.get("GITHUB_REPOSITORY") or DEFAULT_REPOSITORY
     ).lower()
@@ -71,11 +81,47 @@ def load_settings(environ: Mapping[str, str], root: Path) -> Settings:
             if run_id and environ.get("GITHUB_REPOSITORY")
             else None
         ),
-        base_image=environ.get("BASE_IMAGE") or None,
-        python_image=environ.get("PYTHON_IMAGE") or DEFAULT_PYTHON_IMAGE,
+        base_image=_base_image(environ),
+        skip_scans=_skip_scans(environ),
+        source_date_epoch=_source_date_epoch(environ),
         reports=Path(environ.get("CI_REPORTS_DIR") or root / "reports"),
         step_summary=Path(summary) if summary else None,
     )
+
+
+def _base_image(environ: Mapping[str, str]) -> str:
+    value = environ.get("BASE_IMAGE") or DEFAULT_BASE_IMAGE
+    if "PYTHON_IMAGE" in environ:
+        raise SettingsError(
+            "PYTHON_IMAGE is no longer read: the image, its tests and the scanners share "
+            "BASE_IMAGE now; set BASE_IMAGE (for example python:3.12-slim-bookworm@sha256:...)."
+        )
+    _check("BASE_IMAGE", value, IMAGE_REFERENCE_PATTERN,
+           "an image reference, e.g. python:3.12-slim-bookworm or name:tag@sha256:<64 hex>")
+    return value
+
+
+def _skip_scans(environ: Mapping[str, str]) -> frozenset[str]:
+    names = {name.strip() for name in environ.get("CI_SKIP_SCANS", "").split(",") if name.strip()}
+    unknown = sorted(names - set(SCANNERS))
+    if unknown:
+        raise SettingsError(
+            f"CI_SKIP_SCANS: {unknown[0]!r} is not a scanner: use a comma-separated list of "
+            f"{', '.join(SCANNERS)}."
+        )
+    return frozenset(names)
+
+
+def _source_date_epoch(environ: Mapping[str, str]) -> int | None:
+    value = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise SettingsError(
+            f"SOURCE_DATE_EPOCH: {value!r} is not a number of seconds since 1970; unset it to "
+            "take the commit's time."
+        )
+    return int(value)
 
 
 def _secret(environ: Mapping[str, str], *names: str) -> Secret | None:

@@ -10,7 +10,6 @@ from ci.scans.findings import Status, ToolRun
 SRC = "/src"  # the repository, mounted with its .git
 REPORTS = "/reports"  # every tool writes here; the stage exports the directory
 RAW = f"{REPORTS}/raw"
-PYTHON_IMAGE = "python:3.11-slim-bookworm"
 AUDIT_VENV = "/audit-venv"
 PROJECT = "shipyard"
 SCANNED_CODE = ("app", "ci", "deploy")
@@ -72,10 +71,11 @@ class Step:
 class ScanTool:
     """Everything a stage needs to run one scanner in its own container.
 
-    `install` steps run once on `image` (exit 0 or the stage fails); `steps` run in order in
-    `workdir` with the repository at `SRC`; `report` is the file `ci.scans.parse.conclude`
-    reads; `secret_env` is an environment variable to
-    fill from a Dagger secret; `needs_git_history` means mount the whole repo with .git.
+    `install` commands run on `image` before the repository is mounted (so they are cached
+    apart from any source change) and must exit 0; `steps` run in order in `workdir` with the
+    repository at `SRC`; `report` is the file `ci.scans.parse.conclude` reads; `secret_env`
+    is an environment variable to fill from a Dagger secret; `needs_git_history` means mount
+    the whole repo with .git; `pip_cache` means mount the pip cache volume.
     """
 
     name: str
@@ -87,12 +87,18 @@ class ScanTool:
     workdir: str = SRC
     secret_env: str | None = None
     needs_git_history: bool = False
+    pip_cache: bool = True
 
 
 OK_ONLY = ExitCodes(clean=frozenset({0}))
 
 
-def bandit() -> ScanTool:
+def pip_install(*requirements: str) -> tuple[str, ...]:
+    """pip with the cache volume the stage mounts (no --no-cache-dir: re-runs reuse wheels)."""
+    return ("pip", "install", "--disable-pip-version-check", *requirements)
+
+
+def bandit(python_image: str) -> ScanTool:
     """Bandit over the service and pipeline code, as JSON (parsed) and as bandit's own SARIF."""
     exits = ExitCodes(clean=frozenset({0}), findings=frozenset({1}))
 
@@ -103,41 +109,33 @@ def bandit() -> ScanTool:
     return ScanTool(
         name="bandit",
         version=BANDIT_VERSION,
-        image=PYTHON_IMAGE,
-        install=(("pip", "install", "--no-cache-dir", f"bandit[sarif]=={BANDIT_VERSION}"),),
+        image=python_image,
+        install=(pip_install(f"bandit[sarif]=={BANDIT_VERSION}"),),
         steps=(run("json", f"{RAW}/bandit.json"), run("sarif", f"{RAW}/bandit.sarif")),
         report=f"{RAW}/bandit.json",
     )
 
 
-def _installed_requirements(tool: str, pinned: str) -> tuple[tuple[tuple[str, ...], ...], Step]:
-    """Install `tool` and, apart, the project; freeze what the project installed."""
-    install = (
-        ("pip", "install", "--no-cache-dir", pinned),
-        ("python", "-m", "venv", AUDIT_VENV),
-        (f"{AUDIT_VENV}/bin/pip", "install", "--no-cache-dir", SRC),
-    )
-    freeze = Step(
-        (f"{AUDIT_VENV}/bin/pip", "freeze", "--exclude", PROJECT),
-        OK_ONLY,
-        writes=(f"{RAW}/{tool}-requirements.txt",),
-        stdout_path=f"{RAW}/{tool}-requirements.txt",
-    )
-    return install, freeze
+def _frozen_project(tool: str) -> tuple[Step, ...]:
+    """Install the project apart (after the source is mounted) and freeze what it pulled in."""
+    frozen = f"{RAW}/{tool}-requirements.txt"
+    return (
+        Step(("python", "-m", "venv", AUDIT_VENV), OK_ONLY),
+        Step((f"{AUDIT_VENV}/bin/pip", "install", "--disable-pip-version-check", SRC), OK_ONLY),
+        Step((f"{AUDIT_VENV}/bin/pip", "freeze", "--exclude", PROJECT), OK_ONLY,
+             writes=(frozen,), stdout_path=frozen),
+    )  # fmt: skip
 
 
-def pip_audit(locked_requirements: str | None = None) -> ScanTool:
+def pip_audit(python_image: str, locked_requirements: str | None = None) -> ScanTool:
     """pip-audit over a lock file in the repo, or over what installing the project pulls in."""
     report = f"{RAW}/pip-audit.json"
     prepare: tuple[Step, ...] = ()
     if locked_requirements is not None:
-        install: tuple[tuple[str, ...], ...] = (
-            ("pip", "install", "--no-cache-dir", f"pip-audit=={PIP_AUDIT_VERSION}"),
-        )
         requirements = f"{SRC}/{locked_requirements}"
     else:
-        install, freeze = _installed_requirements("pip-audit", f"pip-audit=={PIP_AUDIT_VERSION}")
-        requirements, prepare = freeze.writes[0], (freeze,)
+        prepare = _frozen_project("pip-audit")
+        requirements = str(prepare[-1].stdout_path)
     audit = Step(
         ("pip-audit", "-r", requirements, "--no-deps", "--disable-pip", "-f", "json", "-o",
          report, "--progress-spinner", "off"),
@@ -147,23 +145,30 @@ def pip_audit(locked_requirements: str | None = None) -> ScanTool:
     return ScanTool(
         name="pip-audit",
         version=PIP_AUDIT_VERSION,
-        image=PYTHON_IMAGE,
-        install=install,
+        image=python_image,
+        install=(pip_install(f"pip-audit=={PIP_AUDIT_VERSION}"),),
         steps=(*prepare, audit),
         report=report,
     )
 
 
-def safety() -> ScanTool:
-    """`safety scan` over the frozen requirements; the key comes from SAFETY_API_KEY."""
+def safety(python_image: str, locked_requirements: str | None = None) -> ScanTool:
+    """`safety scan` over the lock (or the frozen project); the key comes from SAFETY_API_KEY."""
     report = f"{RAW}/safety.json"
-    install, freeze = _installed_requirements("safety", f"safety=={SAFETY_VERSION}")
     target = "/safety-target"
-    prepare = Step(("mkdir", "-p", target), OK_ONLY)
-    freeze = Step(
-        freeze.argv, OK_ONLY, writes=(f"{target}/requirements.txt",),
-        stdout_path=f"{target}/requirements.txt",
-    )  # fmt: skip
+    if locked_requirements is not None:
+        prepare: tuple[Step, ...] = (
+            Step(("mkdir", "-p", target), OK_ONLY),
+            Step(("cp", f"{SRC}/{locked_requirements}", f"{target}/requirements.txt"), OK_ONLY,
+                 writes=(f"{target}/requirements.txt",)),
+        )  # fmt: skip
+    else:
+        *install_project, freeze = _frozen_project("safety")
+        prepare = (
+            Step(("mkdir", "-p", target), OK_ONLY), *install_project,
+            Step(freeze.argv, OK_ONLY, writes=(f"{target}/requirements.txt",),
+                 stdout_path=f"{target}/requirements.txt"),
+        )  # fmt: skip
     scan = Step(
         ("safety", "scan", "--target", target, "--save-as", "json", report),
         ExitCodes(clean=frozenset({0}), findings=frozenset({64})),
@@ -172,9 +177,9 @@ def safety() -> ScanTool:
     return ScanTool(
         name="safety",
         version=SAFETY_VERSION,
-        image=PYTHON_IMAGE,
-        install=install,
-        steps=(prepare, freeze, scan),
+        image=python_image,
+        install=(pip_install(f"safety=={SAFETY_VERSION}"),),
+        steps=(*prepare, scan),
         report=report,
         secret_env=SAFETY_KEY_ENV,
     )
@@ -198,6 +203,7 @@ def gitleaks() -> ScanTool:
         steps=(Step(argv, ExitCodes(frozenset({0}), frozenset({GITLEAKS_LEAKS_EXIT})), (report,)),),
         report=report,
         needs_git_history=True,
+        pip_cache=False,
     )
 
 
@@ -209,9 +215,23 @@ class ScanPlan:
     skipped: tuple[ToolRun, ...]
 
 
-def plan_scans(*, safety_key_set: bool, locked_requirements: str | None = None) -> ScanPlan:
-    """Every scanner; Safety only when its key is set, otherwise skipped with a reason."""
-    tools = (bandit(), pip_audit(locked_requirements), gitleaks())
+def plan_scans(
+    *,
+    python_image: str,
+    safety_key_set: bool,
+    locked_requirements: str | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> ScanPlan:
+    """Every scanner but those in `skip`; Safety only when its key is set. Skipped tools are
+    listed with the reason, and the report shows them as skipped, never as passed."""
+    tools = [bandit(python_image), pip_audit(python_image, locked_requirements), gitleaks()]
+    skipped: list[ToolRun] = []
     if safety_key_set:
-        return ScanPlan((*tools, safety()), ())
-    return ScanPlan(tools, (SAFETY_SKIPPED,))
+        tools.append(safety(python_image, locked_requirements))
+    else:
+        skipped.append(SAFETY_SKIPPED)
+    for tool in [tool for tool in tools if tool.name in skip]:
+        tools.remove(tool)
+        skipped.append(ToolRun(tool.name, Status.SKIPPED,
+                               detail=f"skipped by CI_SKIP_SCANS: {tool.name} did not run."))
+    return ScanPlan(tuple(tools), tuple(skipped))

@@ -10,6 +10,14 @@ import pytest
 from tests.pipeline.fake_engine import FakeEngine
 from tests.pipeline.fake_schema import SCHEMA_ENV, default_schema_path
 
+RIG_PLUGIN = "tests.rig.fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests that need a real registry (marked `rig`) share the rig's servers."""
+    if config.pluginmanager.get_plugin(RIG_PLUGIN) is None:
+        config.pluginmanager.import_plugin(RIG_PLUGIN)
+
 
 @pytest.fixture(scope="session")
 def dagger_schema_path() -> Path:

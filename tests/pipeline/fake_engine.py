@@ -24,13 +24,14 @@ from graphql import (
     validate,
 )
 
+from ci.settings import DAGGER_VERSION
 from tests.pipeline.fake_calls import Call, ExecFailure, InvalidQuery, Obj
 from tests.pipeline.fake_executor import Executor, Responder, digest
 from tests.pipeline.fake_schema import default_schema_path, load_schema
 
 __all__ = ["Call", "FakeEngine", "InvalidQuery", "Obj"]
 
-ENGINE_VERSION = "v0.21.8"
+ENGINE_VERSION = f"v{DAGGER_VERSION}"
 
 # The SDK introspects the whole schema on every connection (~0.3 s to serve): answer
 # each distinct introspection query once per schema.

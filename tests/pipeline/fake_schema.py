@@ -1,4 +1,4 @@
-"""The schema the fake engine serves: Dagger v0.21.8 SDL plus what dagger-io 0.21.11 adds."""
+"""The schema the fake engines serve: the published SDL of the pinned dagger-io version."""
 
 from __future__ import annotations
 
@@ -15,59 +15,15 @@ from graphql import (
     parse,
 )
 
+from ci.settings import DAGGER_VERSION
+
 SCHEMA_ENV = "DAGGER_SCHEMA"
-SCHEMA_NAME = "schema-v0.21.8.graphqls"
+SCHEMA_NAME = f"schema-v{DAGGER_VERSION}.graphqls"  # the version pinned in pyproject.toml
 
-# dagger-io 0.21.11's generated client (dagger/client/gen.py) selects these fields, which the
-# published v0.21.8 schema lacks: the Volume API. Signatures are copied from gen.py; object
-# arguments are `ID` with @expectedType, like every other object argument in the schema.
-VOLUME_API_SDL = '''
-"""A filesystem volume that can be mounted into containers (dagger-io 0.21.11)."""
-type Volume implements Node {
-  id: ID!
-}
-
-extend type Address {
-  volume: Volume!
-}
-
-extend type Binding {
-  asVolume: Volume!
-}
-
-extend type Container {
-  withMountedVolume(
-    path: String!
-    volume: ID! @expectedType(name: "Volume")
-    readOnly: Boolean = false
-    expand: Boolean = false
-  ): Container!
-}
-
-extend type Env {
-  withVolumeInput(
-    name: String!
-    value: ID! @expectedType(name: "Volume")
-    description: String!
-  ): Env!
-  withVolumeOutput(name: String!, description: String!): Env!
-}
-
-extend type Query {
-  sshfsVolume(
-    endpoint: String!
-    privateKey: ID! @expectedType(name: "Secret")
-    knownHosts: ID @expectedType(name: "Secret")
-    cacheKey: String
-    insecureSkipHostKeyCheck: Boolean = false
-    experimentalServiceHost: ID @expectedType(name: "Service")
-  ): Volume!
-}
-'''
 
 
 def default_schema_path() -> Path:
-    """`$DAGGER_SCHEMA`, else `<repo>/../shared/dagger/schema-v0.21.8.graphqls`."""
+    """`$DAGGER_SCHEMA`, else `<repo>/../shared/dagger/schema-v<pinned SDK version>.graphqls`."""
     if env := os.environ.get(SCHEMA_ENV, "").strip():
         return Path(env)
     repo = Path(__file__).resolve().parents[2]
@@ -91,9 +47,8 @@ def _load_from_id_sdl(schema: GraphQLSchema) -> str:
 
 @functools.cache
 def load_schema(path: Path, *, load_from_id: bool = True) -> GraphQLSchema:
-    """Parse the published schema, add the Volume API and (optionally) `loadXFromID` fields."""
+    """Parse the published schema and (optionally) add the `loadXFromID` fields."""
     schema = build_schema(path.read_text(encoding="utf-8"))
-    schema = extend_schema(schema, parse(VOLUME_API_SDL))
     if load_from_id:
         schema = extend_schema(schema, parse(_load_from_id_sdl(schema)))
     return schema

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import socket
 import sys
 from pathlib import Path
@@ -13,8 +14,10 @@ import httpx
 import pytest
 from dagger import dag
 
+from ci.settings import DAGGER_VERSION
 from tests.pipeline.fake_calls import Call, Obj
 from tests.pipeline.fake_engine import FakeEngine
+from tests.pipeline.fake_schema import default_schema_path
 
 pytestmark = pytest.mark.anyio
 
@@ -50,7 +53,7 @@ async def test_lazy_chain_publish_returns_responder_value(fake_engine: FakeEngin
 
 async def test_defaults_version_and_legacy_connection(fake_engine: FakeEngine) -> None:
     async with dagger.Connection(dagger.Config()) as client:
-        assert await client.version() == "v0.21.8"
+        assert await client.version() == f"v{DAGGER_VERSION}"
         ref = await client.container().from_("alpine").publish("127.0.0.1:5000/a:1")
         code = await client.container().from_("alpine").with_exec(["true"]).exit_code()
 
@@ -117,14 +120,19 @@ async def test_ids_resolve_back_to_their_chains(fake_engine: FakeEngine) -> None
     assert contents.path() == "container.from.withDirectory.file.contents"
 
 
-async def test_volume_api_of_sdk_0_21_11_is_accepted(fake_engine: FakeEngine) -> None:
-    async with dagger.connection():
-        key = dag.set_secret("ssh-key", "PRIVATE")
-        volume = dag.sshfs_volume("sshfs://u@127.0.0.1/srv", key, insecure_skip_host_key_check=True)
-        await dag.container().from_("alpine").with_mounted_volume("/mnt", volume).sync()
-
-    [mount] = fake_engine.calls("withMountedVolume")
-    assert mount.args["volume"].path() == "sshfsVolume"
+async def test_queries_are_checked_against_the_pinned_sdk_version(
+    fake_engine: FakeEngine,
+) -> None:
+    pinned = importlib.metadata.version("dagger-io")
+    assert pinned == DAGGER_VERSION
+    assert default_schema_path().name == f"schema-v{pinned}.graphqls"
+    # dagger-io 0.21.11 added the Volume API: a client of another version is caught.
+    query = '{ container { withMountedVolume(path: "/m", volume: "v") { id } } }'
+    async with httpx.AsyncClient(auth=(fake_engine.token, "")) as client:
+        answer = await client.post(fake_engine.url, json={"query": query})
+    assert answer.status_code == 422
+    assert "withMountedVolume" in answer.json()["errors"][0]["message"]
+    fake_engine.invalid_queries.clear()  # expected here; the fixture fails on any other
 
 
 async def test_exec_failure_raises_exec_error(fake_engine: FakeEngine) -> None:

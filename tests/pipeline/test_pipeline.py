@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 from ci.main import main
-from ci.stages import LINT_COMMANDS, TEST_COMMAND
+from ci.registry import RegistryClient, promote
+from ci.stages.test import LINT_COMMANDS, TEST_COMMAND
 from tests.pipeline.fake_calls import Call
 from tests.pipeline.fake_engine import FakeEngine
+from tests.rig.images import APP_REPOSITORY, BuildAppImage, fake_commit
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -59,7 +62,26 @@ def engine(
     monkeypatch.setenv("CI_REPORTS_DIR", str(tmp_path / "reports"))
     fake_engine.respond("Container.publish", lambda call: f"{call.args['address']}@{DIGEST}")
     fake_engine.respond("File.contents", lambda call: report_for(call, clean_reports))
+    fake_engine.respond("Container.stdout", lambda call: healthy_image_output(call, SHA))
     return fake_engine
+
+
+@pytest.fixture
+def publishing(engine: FakeEngine, registry_address: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The fake engine, with the rig's real registry to ask whether a sha- tag exists."""
+    monkeypatch.setenv("REGISTRY", registry_address)
+    return f"{registry_address}/acme/shop"
+
+
+def healthy_image_output(call: Call, commit: str) -> str:
+    """What a good image prints: a non-root uid, and /health naming its commit."""
+    execs = call.find_all("withExec")
+    last = list(execs[-1].args["args"]) if execs else []
+    if last == ["id", "-u"]:
+        return "10001\n"
+    if last[:2] == ["python3", "-c"] and last[-2].endswith("/health"):
+        return json.dumps({"status": "ok", "version": "0.0.0", "commit": commit})
+    return ""
 
 
 def report_for(call: Call, reports: dict[str, str]) -> str:
@@ -81,16 +103,20 @@ def exec_args(engine: FakeEngine) -> list[list[str]]:
     return [list(call.args["args"]) for call in engine.calls("withExec")]
 
 
+@pytest.mark.rig
 def test_develop_builds_tests_scans_and_publishes_latest(
-    engine: FakeEngine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    engine: FakeEngine, publishing: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert main(["--ref", "refs/heads/develop", "--sha", SHA]) == 0
-    assert published(engine) == [f"{IMAGE}:latest", f"{IMAGE}:sha-0123456789ab"]
+    # the immutable tag first: a re-run finds it and never overwrites it
+    assert published(engine) == [f"{publishing}:sha-0123456789ab", f"{publishing}:latest"]
     build = engine.calls("dockerBuild")[0]
     args = {arg["name"]: arg["value"] for arg in build.args["buildArgs"]}
     assert args["COMMIT"] == SHA
     assert args["VERSION"] == "0.0.0-latest+0123456789ab"
-    assert set(args) >= {"CREATED", "SOURCE"}
+    assert args["BASE_IMAGE"] == "python:3.12-slim-bookworm"
+    # not in this checkout, so no commit time: a fixed epoch, never the wall clock
+    assert (args["CREATED"], args["SOURCE_DATE_EPOCH"]) == ("1970-01-01T00:00:00Z", "0")
     assert build.args.get("dockerfile", "Dockerfile") == "Dockerfile"  # the default is omitted
     host_dirs = engine.calls("directory")
     assert any(".venv" in call.args.get("exclude", []) and call.args.get("gitignore")
@@ -108,7 +134,10 @@ def test_develop_builds_tests_scans_and_publishes_latest(
     assert "Safety" in out.err  # skipped without a key, and the summary says why
 
 
-def test_registry_token_travels_only_as_a_dagger_secret(engine: FakeEngine) -> None:
+@pytest.mark.rig
+def test_registry_token_travels_only_as_a_dagger_secret(engine: FakeEngine, publishing: str) -> (
+    None
+):
     assert main(["--ref", "refs/heads/develop", "--sha", SHA, "publish"]) == 0
     for call in engine.calls("publish"):
         auth = call.find("withRegistryAuth")
@@ -143,11 +172,12 @@ def test_safety_runs_with_its_key_as_a_secret_variable(
     assert SAFETY_KEY not in out.out + out.err
 
 
+@pytest.mark.rig
 def test_main_publishes_staging_then_deploys_the_pinned_digest(
-    engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+    engine: FakeEngine, publishing: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--ref", "refs/heads/main", "--sha", SHA]) == 1
-    assert published(engine) == [f"{IMAGE}:staging", f"{IMAGE}:sha-0123456789ab"]
+    assert published(engine) == [f"{publishing}:sha-0123456789ab", f"{publishing}:staging"]
     err = capsys.readouterr().err
     assert "deploy to staging failed: STAGING_HOST: is not set" in err
 
@@ -188,14 +218,18 @@ def test_release_tags_promote_without_touching_the_engine(
 
 def test_test_and_scan_run_concurrently(engine: FakeEngine) -> None:
     engine.delay("Container.exitCode", 0.3)
-    assert main(["--ref", "refs/heads/feature/x", "--sha", SHA, "test", "scan"]) == 0
-    pytest_run = [c for c in engine.leaves("Container.exitCode")
-                  if any("pytest" in e.args["args"] for e in c.find_all("withExec"))]
-    bandit_run = [c for c in engine.leaves("Container.exitCode")
+    assert main(["--ref", "refs/heads/feature/x", "--sha", SHA, "smoke", "test", "scan"]) == 0
+    leaves = engine.leaves("Container.exitCode")
+    test_run = [c for c in leaves if c.find("withFile")]  # only the test stage copies files
+    bandit_run = [c for c in leaves
                   if any("bandit" in str(e.args["args"]) for e in c.find_all("withExec"))]
-    assert pytest_run
+    smoke_run = [c for c in leaves if c.find("withServiceBinding") or
+                 any(e.args["args"] == ["id", "-u"] for e in c.find_all("withExec"))]
+    assert test_run
     assert bandit_run
-    assert pytest_run[0].overlaps(bandit_run[0])
+    assert smoke_run
+    assert test_run[0].overlaps(bandit_run[0])
+    assert test_run[0].overlaps(smoke_run[0])
 
 
 def test_failing_lint_names_stage_command_exit_code_and_stderr(
@@ -225,7 +259,9 @@ def test_a_crashed_scanner_fails_the_gate(
 ) -> None:
     exit_1_when_running(engine, "gitleaks")
     assert main(["--ref", "refs/heads/develop", "--sha", SHA, "scan"]) == 1
-    assert "tool error(s) in gitleaks" in capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "tool error(s):\n  gitleaks: `gitleaks git /src --redact" in out
+    assert "--exit-code 3` exited 1" in out
 
 
 def test_an_engine_error_inside_a_stage_is_that_stage_failing(
@@ -264,3 +300,182 @@ def test_no_engine_is_one_clear_message(
     err = capsys.readouterr().err
     assert "No Dagger engine could be reached" in err
     assert "dagger run python ci/main.py" in err
+
+
+def test_a_scanner_that_cannot_install_is_the_scan_verdict_and_tests_still_run(
+    engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.fail_exec(lambda args: args[:2] == ["pip", "install"] and "bandit" in args[-1],
+                     exit_code=1, stderr="ERROR: No matching distribution found for bandit")
+    assert main(["--ref", "refs/pull/7/merge", "--sha", SHA, "--event", "pull_request"]) == 1
+    out, err = capsys.readouterr()
+    stages = ("build", "smoke", "test", "scan", "publish")
+    table = {line.split()[0]: line.split()[1] for line in out.splitlines()
+             if line.split()[:1] and line.split()[0] in stages}
+    assert table == {"build": "passed", "smoke": "passed", "test": "passed", "scan": "FAILED"}
+    assert "bandit: `pip install --disable-pip-version-check bandit[sarif]==1.9.4` exited 1" in out
+    assert "No matching distribution found for bandit" in out
+    assert "Traceback" not in err + out
+
+
+def test_an_image_that_cannot_be_pulled_is_that_scanners_error(
+    engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse_gitleaks(call: Call) -> int:
+        source = call.find("from")
+        if source is not None and "gitleaks" in str(source.args["address"]):
+            raise RuntimeError("pull access denied for zricethezav/gitleaks")
+        return 0
+
+    engine.respond("Container.exitCode", refuse_gitleaks)
+    assert main(["--ref", "refs/pull/7/merge", "--sha", SHA, "--event", "pull_request",
+                 "test", "scan"]) == 1
+    out, err = capsys.readouterr()
+    assert "gitleaks: the engine refused:" in out
+    assert "pull access denied" in out
+    assert "test     passed" in out  # the other stage was not cancelled
+    assert "Traceback" not in err
+
+
+def test_safety_uses_the_source_only_after_mounting_it(
+    engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAFETY_API_KEY", SAFETY_KEY)
+    main(["--ref", "refs/pull/7/merge", "--sha", SHA, "--event", "pull_request", "scan"])
+    safety_chains = [c.chain for c in engine.leaves("Container.exitCode")
+                     if any("safety" in str(e.args["args"]) for e in c.find_all("withExec"))]
+    assert safety_chains
+    for chain in safety_chains:
+        mounted = False
+        for call in chain:
+            mounted = mounted or (call.field == "withDirectory" and call.args["path"] == "/src")
+            if call.field == "withExec" and any(a.startswith("/src") for a in call.args["args"]):
+                assert mounted, f"{call.args['args']} runs before /src is mounted"
+
+
+def test_interactive_opens_the_failed_tools_container_before_its_command(
+    engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.fail_exec(lambda args: args[:1] == ["bandit"], exit_code=2, stderr="bandit: crash")
+    assert main(["--ref", "refs/heads/develop", "--sha", SHA, "--interactive", "scan"]) == 1
+    [terminal] = engine.calls("terminal")
+    execs = [list(e.args["args"]) for e in terminal.find_all("withExec")]
+    assert ["pip", "install", "--disable-pip-version-check", "bandit[sarif]==1.9.4"] in execs
+    assert not any(args[:1] in (["bandit"], ["gitleaks"]) for args in execs)
+    assert terminal.find("withDirectory") is not None  # the source is in place
+    err = capsys.readouterr().err
+    assert "bandit's container" in err
+    assert "bandit -r app ci deploy -f json" in err
+
+
+def test_interactive_test_failure_opens_after_the_steps_before_it(
+    engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.fail_exec(lambda args: args[:1] == ["mypy"], exit_code=1, stderr="error: x")
+    assert main(["--ref", "refs/heads/develop", "--sha", SHA, "--interactive", "test"]) == 1
+    [terminal] = engine.calls("terminal")
+    execs = [list(e.args["args"]) for e in terminal.find_all("withExec")]
+    assert ["ruff", "check", "."] in execs
+    assert ["mypy"] not in execs
+    assert "re-run it with:\n  mypy" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("uid", "commit", "problem"), [
+    ("0\n", SHA, "runs as uid 0 (root)"),
+    ("10001\n", "f" * 40, "reports commit 'ffff"),
+])
+def test_smoke_stops_an_image_that_is_root_or_not_this_commit(
+    engine: FakeEngine, capsys: pytest.CaptureFixture[str], uid: str, commit: str, problem: str
+) -> None:
+    def answer(call: Call) -> str:
+        out = healthy_image_output(call, commit)
+        return uid if out == "10001\n" else out
+
+    engine.respond("Container.stdout", answer)
+    assert main(["--ref", "refs/heads/develop", "--sha", SHA]) == 1
+    out = capsys.readouterr().out
+    assert problem in out
+    assert published(engine) == []
+    [binding] = {c.args["alias"] for c in engine.calls("withServiceBinding")}
+    assert binding == "app"
+
+
+def test_dependencies_install_before_the_source_is_copied(engine: FakeEngine) -> None:
+    assert main(["--ref", "refs/heads/feature/x", "--sha", SHA, "test"]) == 0
+    [chain] = {c.chain for c in engine.leaves("Container.exitCode")
+               if any("pytest" in e.args["args"] for e in c.find_all("withExec"))}
+    fields = [(call.field, call.args.get("args", call.args.get("path"))) for call in chain]
+    install = next(i for i, (f, a) in enumerate(fields) if f == "withExec" and "-r" in a)
+    source = next(i for i, (f, a) in enumerate(fields) if (f, a) == ("withDirectory", "/src"))
+    assert install < source
+    copied = [a for f, a in fields[:install] if f == "withFile"]
+    assert copied == ["/deps/pyproject.toml", "/deps/requirements.txt"]
+    assert fields[install][1][3:5] == ["-c", "/deps/requirements.txt"]  # the service's lock
+    assert [call.field for call in chain[:2]] == ["container", "from"]
+    assert chain[1].args["address"] == "python:3.12-slim-bookworm"
+
+
+def test_scanners_and_tests_share_the_base_image_and_a_pip_cache(engine: FakeEngine) -> None:
+    assert main(["--ref", "refs/heads/feature/x", "--sha", SHA, "test", "scan"]) == 0
+    froms = {str(c.args["address"]) for c in engine.calls("from")}
+    assert froms == {"python:3.12-slim-bookworm", "zricethezav/gitleaks:v8.28.0"}
+    caches = [c for c in engine.calls("withMountedCache")]
+    assert {c.args["path"] for c in caches} == {"/root/.cache/pip"}
+    assert all(call.args["cache"].path() == "cacheVolume" for call in caches)
+
+
+@pytest.mark.parametrize("flag", ["--ref", "--sha", "--event"])
+def test_an_explicitly_empty_flag_is_refused(
+    engine: FakeEngine, capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    assert main(["plan", flag, ""]) == 2
+    assert main([flag, "", "build"]) == 2
+    assert f"{flag} is empty" in capsys.readouterr().err
+    assert engine.queries == []
+
+
+@pytest.fixture
+def rig_repository(
+    engine: FakeEngine, registry_address: str, monkeypatch: pytest.MonkeyPatch
+) -> RegistryClient:
+    """The pipeline pointed at the rig registry's app repository, and a client for it."""
+    monkeypatch.setenv("REGISTRY", registry_address)
+    monkeypatch.setenv("IMAGE_REPOSITORY", APP_REPOSITORY)
+    return RegistryClient(registry_address, APP_REPOSITORY)
+
+
+async def publish_alone(commit: str) -> int:
+    args = ["--ref", "refs/heads/develop", "--sha", commit, "publish"]
+    return await anyio.to_thread.run_sync(main, args)
+
+
+@pytest.mark.rig
+@pytest.mark.anyio
+async def test_a_published_sha_tag_is_reused_never_overwritten(
+    engine: FakeEngine, rig_repository: RegistryClient, build_app_image: BuildAppImage,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    commit = fake_commit("reuse-1")
+    async with rig_repository as client:
+        build_app_image("reuse-1")
+        first = await promote(client, "reuse-1", f"sha-{commit[:12]}", revision=commit)
+        assert await publish_alone(commit) == 0
+        assert await client.digest("latest") == first.digest
+        assert await client.digest(f"sha-{commit[:12]}") == first.digest
+    assert published(engine) == []  # this run's build was never pushed
+    assert "already published for" in capsys.readouterr().err
+
+
+@pytest.mark.rig
+@pytest.mark.anyio
+async def test_a_sha_tag_holding_another_commit_is_refused(
+    engine: FakeEngine, rig_repository: RegistryClient, build_app_image: BuildAppImage,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    commit, other = fake_commit("reuse-2"), fake_commit("reuse-other")
+    async with rig_repository as client:
+        build_app_image("reuse-other")
+        await promote(client, "reuse-other", f"sha-{commit[:12]}", revision=other)
+    assert await publish_alone(commit) == 1
+    assert published(engine) == []
+    assert f"was built from commit {other[:12]}" in capsys.readouterr().out

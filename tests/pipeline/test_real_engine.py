@@ -8,10 +8,11 @@ from pathlib import Path
 
 import dagger
 import pytest
+from dagger import dag
 
-from ci import stages
 from ci.plan import plan_release
 from ci.settings import load_settings
+from ci.stages import build
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -31,7 +32,8 @@ async def test_the_image_carries_its_commit() -> None:
     plan = plan_release("refs/heads/develop", SHA)
     settings = load_settings(os.environ, ROOT)
     async with dagger.connection():
-        image = stages.image(stages.source(ROOT), plan, settings, "2026-01-01T00:00:00Z")
+        source = dag.host().directory(str(ROOT), exclude=[".venv", ".git"], gitignore=True)
+        image = build.image(source, plan, settings, source_date_epoch=1767225600)
         commit = await image.env_variable("APP_COMMIT")
         label = await image.label("org.opencontainers.image.revision")
         answer = await image.with_exec(

@@ -33,7 +33,7 @@ def test_hostile_ref_exits_2_and_names_it(capsys: pytest.CaptureFixture[str]) ->
 def test_human_summary_names_stages_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--ref", "refs/heads/main", "--sha", SHA]) == 0
     out = capsys.readouterr().out
-    assert "build → test → scan → publish → deploy" in out
+    assert "build → smoke → test → scan → publish → deploy" in out
     assert "deploy:      staging" in out
 
 

@@ -19,7 +19,7 @@ from ci.plan import (
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 SHA_TAG = "sha-0123456789ab"
-VERIFY = ["build", "test", "scan"]
+VERIFY = ["build", "smoke", "test", "scan"]
 
 RULES = [
     # ref, event, action, stages, tags, environment
@@ -188,6 +188,6 @@ def test_overlong_refs_are_refused(length: int) -> None:
 
 def test_stage_order_is_pipeline_order() -> None:
     assert [stage.value for stage in Stage] == [
-        "build", "test", "scan", "publish", "promote", "deploy",
+        "build", "smoke", "test", "scan", "publish", "promote", "deploy",
     ]
     assert ImageAction.PROMOTE.value == "promote"

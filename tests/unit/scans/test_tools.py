@@ -9,10 +9,16 @@ from ci.scans.findings import Status
 from ci.scans.parse import conclude
 from ci.scans.tools import Outcome
 
+PY = "python:3.12-slim-bookworm@sha256:" + "a" * 64
+
 
 def test_bandit_writes_json_and_sarif_over_the_service_and_pipeline_code() -> None:
-    tool = tools.bandit()
-    assert tool.install == (("pip", "install", "--no-cache-dir", "bandit[sarif]==1.9.4"),)
+    tool = tools.bandit(PY)
+    assert tool.image == PY  # the same base as the service image and its tests
+    assert tool.pip_cache
+    assert tool.install == (
+        ("pip", "install", "--disable-pip-version-check", "bandit[sarif]==1.9.4"),
+    )
     assert [s.argv for s in tool.steps] == [
         ("bandit", "-r", "app", "ci", "deploy", "-f", "json", "-o", "/reports/raw/bandit.json",
          "-q"),
@@ -25,6 +31,7 @@ def test_bandit_writes_json_and_sarif_over_the_service_and_pipeline_code() -> No
 def test_gitleaks_scans_history_redacted_with_the_repo_config() -> None:
     tool = tools.gitleaks()
     assert tool.image == "zricethezav/gitleaks:v8.28.0"
+    assert not tool.pip_cache
     assert tool.needs_git_history
     (step,) = tool.steps
     assert step.argv == (
@@ -37,8 +44,13 @@ def test_gitleaks_scans_history_redacted_with_the_repo_config() -> None:
 
 
 def test_pip_audit_over_the_installed_project_freezes_then_audits_without_pip() -> None:
-    tool = tools.pip_audit()
-    freeze, audit = tool.steps
+    tool = tools.pip_audit(PY)
+    venv, install, freeze, audit = tool.steps
+    assert venv.argv == ("python", "-m", "venv", "/audit-venv")
+    # the project is installed after the source is mounted (a step), not before (install)
+    assert install.argv == ("/audit-venv/bin/pip", "install", "--disable-pip-version-check",
+                            "/src")
+    assert all("/src" not in argv for argv in tool.install)
     assert freeze.argv == ("/audit-venv/bin/pip", "freeze", "--exclude", "shipyard")
     assert freeze.stdout_path == "/reports/raw/pip-audit-requirements.txt"
     assert audit.argv == (
@@ -49,14 +61,16 @@ def test_pip_audit_over_the_installed_project_freezes_then_audits_without_pip() 
 
 
 def test_pip_audit_over_a_lock_file_installs_only_pip_audit() -> None:
-    tool = tools.pip_audit("requirements.lock")
+    tool = tools.pip_audit(PY, "requirements.lock")
     (audit,) = tool.steps
     assert audit.argv[:3] == ("pip-audit", "-r", "/src/requirements.lock")
-    assert tool.install == (("pip", "install", "--no-cache-dir", "pip-audit==2.10.1"),)
+    assert tool.install == (
+        ("pip", "install", "--disable-pip-version-check", "pip-audit==2.10.1"),
+    )
 
 
 def test_safety_reads_its_key_from_a_secret_env_var_not_argv() -> None:
-    tool = tools.safety()
+    tool = tools.safety(PY)
     assert tool.secret_env == "SAFETY_API_KEY"
     assert all("--key" not in step.argv for step in tool.steps)
     assert tool.steps[-1].argv == (
@@ -65,13 +79,36 @@ def test_safety_reads_its_key_from_a_secret_env_var_not_argv() -> None:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("lock", [None, "app/requirements.txt"])
+def test_safety_touches_the_source_only_after_it_is_mounted(lock: str | None) -> None:
+    tool = tools.safety(PY, lock)
+    assert all(not any(arg.startswith("/src") for arg in argv) for argv in tool.install)
+    assert any(arg.startswith("/src") for step in tool.steps for arg in step.argv)
+
+
+def test_safety_over_the_lock_copies_it_into_its_target() -> None:
+    tool = tools.safety(PY, "app/requirements.txt")
+    assert [step.argv for step in tool.steps[:2]] == [
+        ("mkdir", "-p", "/safety-target"),
+        ("cp", "/src/app/requirements.txt", "/safety-target/requirements.txt"),
+    ]
+
+
+def test_skipped_scanners_are_listed_as_skipped_never_run() -> None:
+    plan = tools.plan_scans(python_image=PY, safety_key_set=True, skip=frozenset({"gitleaks"}))
+    assert [t.name for t in plan.tools] == ["bandit", "pip-audit", "safety"]
+    (skipped,) = plan.skipped
+    assert (skipped.tool, skipped.status) == ("gitleaks", Status.SKIPPED)
+    assert "CI_SKIP_SCANS" in skipped.detail
+
+
 def test_without_a_key_safety_is_skipped_with_a_reason() -> None:
-    plan = tools.plan_scans(safety_key_set=False)
+    plan = tools.plan_scans(python_image=PY, safety_key_set=False)
     assert [t.name for t in plan.tools] == ["bandit", "pip-audit", "gitleaks"]
     (skipped,) = plan.skipped
     assert skipped.status is Status.SKIPPED
     assert "SAFETY_API_KEY is not set" in skipped.detail
-    with_key = tools.plan_scans(safety_key_set=True)
+    with_key = tools.plan_scans(python_image=PY, safety_key_set=True)
     assert [t.name for t in with_key.tools] == ["bandit", "pip-audit", "gitleaks", "safety"]
     assert with_key.skipped == ()
 
@@ -90,7 +127,9 @@ EXITS = [
     ("safety", 65, Outcome.ERROR),  # invalid key
     ("safety", 1, Outcome.ERROR),
 ]
-TOOLS = {t.name: t for t in (tools.bandit(), tools.pip_audit(), tools.gitleaks(), tools.safety())}
+TOOLS = {
+    t.name: t for t in (tools.bandit(PY), tools.pip_audit(PY), tools.gitleaks(), tools.safety(PY))
+}
 
 
 @pytest.mark.parametrize(("name", "code", "outcome"), EXITS)
@@ -127,4 +166,5 @@ def test_every_install_pins_an_exact_version() -> None:
     for tool in TOOLS.values():
         for argv in tool.install:
             if argv[:2] == ("pip", "install"):
+                assert "--no-cache-dir" not in argv  # the stage mounts a pip cache volume
                 assert f"=={tool.version}" in argv[-1]
