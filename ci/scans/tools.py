@@ -127,19 +127,20 @@ def _installed_requirements(tool: str, pinned: str) -> tuple[tuple[tuple[str, ..
 
 
 def pip_audit(locked_requirements: str | None = None) -> ScanTool:
-    """pip-audit over a lock file in the repo, or over what installing the project pulls in."""
+    """pip-audit over the repo's hashed lock (hash-checking mode: every pin hashed), or over
+    what installing the project pulls in (a freeze: pins without hashes, `--no-deps`)."""
     report = f"{RAW}/pip-audit.json"
     prepare: tuple[Step, ...] = ()
     if locked_requirements is not None:
         install: tuple[tuple[str, ...], ...] = (
             ("pip", "install", "--no-cache-dir", f"pip-audit=={PIP_AUDIT_VERSION}"),
         )
-        requirements = f"{SRC}/{locked_requirements}"
+        requirements, closure = f"{SRC}/{locked_requirements}", "--require-hashes"
     else:
         install, freeze = _installed_requirements("pip-audit", f"pip-audit=={PIP_AUDIT_VERSION}")
-        requirements, prepare = freeze.writes[0], (freeze,)
+        requirements, prepare, closure = freeze.writes[0], (freeze,), "--no-deps"
     audit = Step(
-        ("pip-audit", "-r", requirements, "--no-deps", "--disable-pip", "-f", "json", "-o",
+        ("pip-audit", "-r", requirements, closure, "--disable-pip", "-f", "json", "-o",
          report, "--progress-spinner", "off"),
         ExitCodes(clean=frozenset({0}), findings=frozenset({1})),
         writes=(report,),
