@@ -77,8 +77,29 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), dict(CHALLENGE_PARAM.findall(params))
 
 
+def credentials_may_go_to(realm: str, registry: httpx.URL) -> bool:
+    """A token realm gets the registry's basic credentials over https, or over plain http
+    only on the registry's own host when the registry itself is spoken to over http."""
+    try:
+        target = httpx.URL(realm)
+    except httpx.InvalidURL:
+        return False
+    if target.scheme == "https" and target.host:
+        return True
+    return target.scheme == registry.scheme == "http" and target.host == registry.host
+
+
+def _refuse_realm(realm: str, registry: httpx.URL) -> RegistryError:
+    return RegistryError(
+        f"{registry.host} asks for a token from {realm!r}, which is neither https nor the "
+        "registry's own host over http, so the registry credentials are not sent there. "
+        "Serve the token endpoint over https or from the registry's own host."
+    )
+
+
 class RegistryAuth(httpx.Auth):
-    """Answers a registry's 401 challenge: basic auth, or a bearer token (GHCR, Docker Hub)."""
+    """Answers a registry's 401 challenge: basic auth, or a bearer token (GHCR, Docker Hub)
+    from a realm that `credentials_may_go_to` allows."""
 
     def __init__(self, username: str | None, password: str | None) -> None:
         self.username = username
@@ -95,6 +116,8 @@ class RegistryAuth(httpx.Auth):
         if scheme == "basic":
             request.headers["Authorization"] = basic_header(self.username or "", self.password)
         elif scheme == "bearer" and "realm" in params:
+            if not credentials_may_go_to(params["realm"], request.url):
+                raise _refuse_realm(params["realm"], request.url)
             query = {key: params[key] for key in ("service", "scope") if key in params}
             token_request = httpx.Request("GET", params["realm"], params=query)
             token_request.headers["Authorization"] = basic_header(

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 
 from ci.errors import ScanError
 
+# The rule of a finding that says part of the target was not examined at all: an audit of
+# less than everything is no pass, so the gate blocks it whatever the thresholds say, unless
+# an allowlist entry (with its reason and expiry) accepts it.
+NOT_AUDITED = "not-audited"
+
 
 class Severity(enum.IntEnum):
     """How bad a finding is; ordered, so a threshold is a comparison."""

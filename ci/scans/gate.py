@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ci.errors import ScanError
-from ci.scans.findings import Finding, Severity, Status, ToolRun, normalize_path
+from ci.scans.findings import NOT_AUDITED, Finding, Severity, Status, ToolRun, normalize_path
 
 DEFAULT_THRESHOLDS: Mapping[str, Severity] = {
     "bandit": Severity.HIGH,
@@ -123,6 +123,11 @@ def parse_policy(text: str, *, source: str) -> tuple[Policy, tuple[AllowEntry, .
     return Policy(thresholds), entries
 
 
+def blocks(finding: Finding, policy: Policy) -> bool:
+    """Whether a finding fails the gate when no allowlist entry accepts it."""
+    return finding.rule == NOT_AUDITED or finding.severity >= policy.threshold(finding.tool)
+
+
 def evaluate(
     runs: Sequence[ToolRun],
     policy: Policy,
@@ -130,7 +135,8 @@ def evaluate(
     *,
     today: date,
 ) -> Verdict:
-    """Decide: fail on a tool error or on any unaccepted finding at or above its threshold."""
+    """Decide: fail on a tool error, on any unaccepted finding at or above its threshold, and
+    on any unaccepted NOT_AUDITED finding whatever the threshold."""
     live = [e for e in allowlist if e.expires >= today]
     used: set[int] = set()
     blocking: list[Finding] = []
@@ -142,7 +148,7 @@ def evaluate(
             if entry is not None:
                 used.add(id(entry))
                 accepted.append(Accepted(finding, entry))
-            elif finding.severity >= policy.threshold(finding.tool):
+            elif blocks(finding, policy):
                 blocking.append(finding)
             else:
                 below.append(finding)

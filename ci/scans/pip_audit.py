@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ci.scans.findings import (
+    NOT_AUDITED,
     Finding,
     Location,
     Severity,
@@ -14,7 +15,6 @@ from ci.scans.findings import (
 )
 
 TOOL = "pip-audit"
-NOT_AUDITED = "not-audited"
 MANIFEST = "pyproject.toml"
 
 
@@ -51,7 +51,8 @@ def _skipped_finding(name: str, reason: str, manifest: str) -> Finding:
 
 
 def parse_json(text: str, *, manifest: str = MANIFEST) -> list[Finding]:
-    """Parse `pip-audit -f json`; a dependency pip-audit could not audit is an INFO finding.
+    """Parse `pip-audit -f json`; a dependency pip-audit could not audit is a NOT_AUDITED
+    finding (INFO: it says nothing about a vulnerability, but the gate blocks it).
 
     pip-audit's report names no file, so every finding is placed on `manifest`, the file
     where the dependency is declared and would be upgraded.

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ci.errors import ScanError
-from ci.scans.findings import Finding, Location, Severity, Status, ToolRun
+from ci.scans.findings import NOT_AUDITED, Finding, Location, Severity, Status, ToolRun
 from ci.scans.gate import Policy, Verdict
 
 COMBINED_SCHEMA = "shipyard-security/1"
@@ -205,9 +205,33 @@ def _overview(runs: Sequence[ToolRun], verdict: Verdict, policy: Policy) -> list
     return lines
 
 
+def _gaps(findings: Sequence[Finding]) -> str:
+    """ "pip-audit did not audit 14 dependencies", per tool, from NOT_AUDITED findings."""
+    counts = Counter(f.tool for f in findings if f.rule == NOT_AUDITED)
+    return ", ".join(
+        f"{tool} did not audit {n} dependenc{'y' if n == 1 else 'ies'}"
+        for tool, n in counts.items()
+    )
+
+
+def headline(verdict: Verdict) -> str:
+    """The verdict in one line; an audit of less than everything is always named in it."""
+    outcome = "passed" if verdict.passed else "failed"
+    blocked = _gaps(verdict.blocking)
+    if blocked:
+        return f"{outcome}: {blocked}"
+    gaps = [a for a in verdict.accepted if a.finding.rule == NOT_AUDITED]
+    if not gaps:
+        return outcome
+    until = min(a.entry.expires for a in gaps).isoformat()
+    joint = ", but" if verdict.passed else ";"
+    accepted = _gaps([a.finding for a in gaps])
+    return f"{outcome}{joint} {accepted} (accepted by the allowlist until {until})"
+
+
 def markdown_summary(runs: Sequence[ToolRun], verdict: Verdict, policy: Policy) -> str:
     """The short summary for GITHUB_STEP_SUMMARY or the terminal; never shows a secret."""
-    head = "✅ passed" if verdict.passed else "❌ failed"
+    head = f"{'✅' if verdict.passed else '❌'} {headline(verdict)}"
     out = [f"## Security scans: {head}", "", *_overview(runs, verdict, policy)]
     if verdict.errors:
         out += ["", "### Tool errors (an error is never a pass)"]

@@ -12,7 +12,7 @@ from ci.errors import ScanError
 from ci.scans.findings import Status, ToolRun
 from ci.scans.gate import AllowEntry, Policy, evaluate, parse_policy
 from ci.scans.parse import parse_saved
-from ci.scans.render import markdown_summary
+from ci.scans.render import headline, markdown_summary
 
 ALLOWLIST = "security/allowlist.toml"
 PASSED, GATE_FAILED, UNREADABLE = 0, 1, 2
@@ -84,7 +84,7 @@ def report_main(
     if step_summary_path:
         with open(step_summary_path, "a", encoding="utf-8") as summary_file:
             summary_file.write(summary)
-        out.write(f"security gate: {'passed' if verdict.passed else 'failed'}\n")
+        out.write(f"security gate: {headline(verdict)}\n")
     else:
         out.write(summary)
     return PASSED if verdict.passed else GATE_FAILED

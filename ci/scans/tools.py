@@ -128,16 +128,17 @@ def _frozen_project(tool: str) -> tuple[Step, ...]:
 
 
 def pip_audit(python_image: str, locked_requirements: str | None = None) -> ScanTool:
-    """pip-audit over a lock file in the repo, or over what installing the project pulls in."""
+    """pip-audit over the repo's hashed lock (hash-checking mode: every pin hashed), or over
+    what installing the project pulls in (a freeze: pins without hashes, `--no-deps`)."""
     report = f"{RAW}/pip-audit.json"
     prepare: tuple[Step, ...] = ()
     if locked_requirements is not None:
-        requirements = f"{SRC}/{locked_requirements}"
+        requirements, closure = f"{SRC}/{locked_requirements}", "--require-hashes"
     else:
         prepare = _frozen_project("pip-audit")
-        requirements = str(prepare[-1].stdout_path)
+        requirements, closure = str(prepare[-1].stdout_path), "--no-deps"
     audit = Step(
-        ("pip-audit", "-r", requirements, "--no-deps", "--disable-pip", "-f", "json", "-o",
+        ("pip-audit", "-r", requirements, closure, "--disable-pip", "-f", "json", "-o",
          report, "--progress-spinner", "off"),
         ExitCodes(clean=frozenset({0}), findings=frozenset({1})),
         writes=(report,),

@@ -21,7 +21,8 @@ SOURCE_EXCLUDES = [
     ".venv", "**/__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis",
     "reports", "*.egg-info", "build", "dist",
 ]  # fmt: skip
-LOCKED_REQUIREMENTS = "app/requirements.txt"
+LOCKED_REQUIREMENTS = "app/requirements.txt"  # hashed: what the image installs
+LOCK_CONSTRAINTS = "app/constraints.txt"  # the same pins without hashes, for `pip -c`
 PIP_CACHE = "/root/.cache/pip"
 PIP_CACHE_VOLUME = "shipyard-pip"
 

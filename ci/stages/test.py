@@ -6,7 +6,7 @@ import dagger
 from dagger import dag
 
 from ci.scans.tools import REPORTS, SRC, ExitCodes, Step
-from ci.stages.context import LOCKED_REQUIREMENTS, StageContext, pip_cache
+from ci.stages.context import LOCK_CONSTRAINTS, StageContext, pip_cache
 from ci.stages.steps import StepFailure, must_succeed, run_steps, tail
 
 DEPS = "/deps"
@@ -21,7 +21,7 @@ LIST_REQUIREMENTS = (
 DEPENDENCY_STEPS = (
     Step(("python", "-c", LIST_REQUIREMENTS), ExitCodes(frozenset({0})),
          stdout_path=f"{DEPS}/requirements-dev.in"),
-    *must_succeed((*PIP, "-c", f"{DEPS}/requirements.txt", "-r", f"{DEPS}/requirements-dev.in")),
+    *must_succeed((*PIP, "-c", f"{DEPS}/constraints.txt", "-r", f"{DEPS}/requirements-dev.in")),
 )  # fmt: skip
 PROJECT_STEPS = must_succeed(
     (*PIP, "--no-deps", "-e", "."), ("mkdir", "-p", TEST_REPORTS)
@@ -36,13 +36,13 @@ TEST_STEP = Step(TEST_COMMAND, ExitCodes(clean=frozenset({0}), findings=frozense
 
 
 def dependencies(src: dagger.Directory, base_image: str) -> dagger.Container:
-    """The base image with only pyproject.toml and the lock copied in: this layer (and its
+    """The base image with only pyproject.toml and the lock's pins copied in: this layer (and its
     pip install) is rebuilt when those two files change, not on every source edit."""
     return (
         pip_cache(dag.container().from_(base_image))
         .with_workdir(DEPS)
         .with_file(f"{DEPS}/pyproject.toml", src.file("pyproject.toml"))
-        .with_file(f"{DEPS}/requirements.txt", src.file(LOCKED_REQUIREMENTS))
+        .with_file(f"{DEPS}/constraints.txt", src.file(LOCK_CONSTRAINTS))
     )
 
 

@@ -409,8 +409,8 @@ def test_dependencies_install_before_the_source_is_copied(engine: FakeEngine) ->
     source = next(i for i, (f, a) in enumerate(fields) if (f, a) == ("withDirectory", "/src"))
     assert install < source
     copied = [a for f, a in fields[:install] if f == "withFile"]
-    assert copied == ["/deps/pyproject.toml", "/deps/requirements.txt"]
-    assert fields[install][1][3:5] == ["-c", "/deps/requirements.txt"]  # the service's lock
+    assert copied == ["/deps/pyproject.toml", "/deps/constraints.txt"]
+    assert fields[install][1][3:5] == ["-c", "/deps/constraints.txt"]  # the service's lock
     assert [call.field for call in chain[:2]] == ["container", "from"]
     assert chain[1].args["address"] == "python:3.12-slim-bookworm"
 

@@ -114,3 +114,14 @@ def test_pip_audit_own_auditor_and_formatter_with_the_published_advisory() -> No
     assert "fixed in 2.11.3" in found[0].message
     assert not gate(found)
     assert audit(FIXTURES / "clean") == []
+
+
+def test_real_pip_audit_without_advisory_data_fails_the_gate() -> None:
+    if vulnerability_api() is None:
+        pytest.skip("PyPI answers with vulnerability data here, so every dependency is audited")
+    code, report = run_pip_audit(FIXTURES / "clean")
+    found = pip_audit.parse_json(report)
+    assert code == 0  # pip-audit itself calls this a pass
+    assert found
+    assert {f.rule for f in found} == {"not-audited"}
+    assert not gate(found)

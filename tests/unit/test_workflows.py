@@ -1,4 +1,4 @@
-"""The GitHub Actions wrapper: actionlint, and its rules (pins, triggers, gates, secrets)."""
+"""The GitHub Actions wrapper: actionlint, and its rules (pins, triggers, routing, secrets)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from ci.plan import plan_release
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 PIPELINE = WORKFLOWS / "pipeline.yml"
@@ -22,6 +24,39 @@ PINNED_USES = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}")
 PINNED_LINE = re.compile(r"uses: [^@\s]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 SECRET_EXPRESSION = re.compile(r"\$\{\{\s*secrets\.")
 PUBLISHING_STAGES = re.compile(r"\b(publish|promote)\b")
+DEPENDABOT = ROOT / ".github" / "dependabot.yml"
+JUNIT_ACTION = "mikepenz/action-junit-report@"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+# The current major of every action the pipeline uses (checked against the actions' own tags).
+CURRENT_MAJORS = {
+    "actions/checkout": 7,
+    "actions/setup-python": 7,
+    "actions/upload-artifact": 7,
+    "dagger/dagger-for-github": 8,
+    "github/codeql-action/upload-sarif": 4,
+    "mikepenz/action-junit-report": 6,
+}
+# Contexts that would let YAML decide routing beside ci/plan.py.
+ROUTING_CONTEXT = re.compile(r"github\.(ref|ref_name|ref_type|head_ref|base_ref|event_name)\b")
+# (ref, event) -> the jobs that run; the stages they run together must be the plan's.
+ROUTES = [
+    ("refs/pull/7/merge", "pull_request", {"plan", "verify"}),
+    ("refs/heads/main", "schedule", {"plan", "verify"}),
+    ("refs/heads/feature/x", "push", {"plan", "verify"}),
+    ("refs/heads/develop", "push", {"plan", "build"}),
+    ("refs/heads/main", "push", {"plan", "build", "deploy-staging"}),
+    ("refs/tags/v1.2.3-rc.1", "push", {"plan", "promote", "deploy-staging"}),
+    ("refs/tags/v1.2.3", "push", {"plan", "release"}),
+]
+# Each conjunct a job's `if:` may use, as a predicate on the plan's JSON (jobs it needs are
+# taken to have succeeded or been skipped); a new one must be taught here.
+OUTPUT = r"needs\.plan\.outputs\.(\w+)"
+CONJUNCTS: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(r"!cancelled\(\)|!failure\(\)"), lambda plan, m: True),
+    (re.compile(OUTPUT + r" == '(\w*)'"), lambda plan, m: (plan[m[1]] or "") == m[2]),
+    (re.compile(r"(!?)contains\(fromJSON\(" + OUTPUT + r"\), '(\w+)'\)"),
+     lambda plan, m: (m[3] in plan[m[2]]) != bool(m[1])),
+]  # fmt: skip
 
 
 def load_pipeline() -> dict[Any, Any]:
@@ -55,10 +90,34 @@ def dagger_args(job: dict[str, Any]) -> str:
     return " ".join(str(step["with"]["args"]) for step in dagger_steps(job))
 
 
-def find_actionlint() -> str | None:
-    """On PATH, or beside this interpreter (a venv's bin/ need not be on PATH)."""
-    beside = Path(sys.executable).parent / "actionlint"
-    return shutil.which("actionlint") or (str(beside) if beside.is_file() else None)
+def condition_holds(condition: object, plan: dict[str, Any]) -> bool:
+    """Evaluate a job's `if:` (a conjunction of CONJUNCTS) against a plan; none means always."""
+    if condition is None:
+        return True
+    for conjunct in str(condition).split("&&"):
+        conjunct = conjunct.strip()
+        known = [(p, test) for p, test in CONJUNCTS if p.fullmatch(conjunct)]
+        assert known, f"teach CONJUNCTS what {conjunct!r} means"
+        pattern, test = known[0]
+        if not test(plan, pattern.fullmatch(conjunct)):
+            return False
+    return True
+
+
+def job_stages(job: dict[str, Any]) -> list[str]:
+    return dagger_args(job).removeprefix("python ci/main.py").split()
+
+
+def dev_tool(name: str) -> str:
+    """A dev extra's binary on PATH or beside this interpreter (a venv's bin/ need not be on
+    PATH); skipped outside CI when missing, a failure in CI."""
+    beside = Path(sys.executable).parent / name
+    found = shutil.which(name) or (str(beside) if beside.is_file() else None)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed and CI is set: pip install -e '.[dev]'.")
+        pytest.skip(f"{name} is not installed: pip install -e '.[dev]' to check workflows.")
+    return found
 
 
 def readme_laptop_command() -> str | None:
@@ -75,11 +134,7 @@ def readme_laptop_command() -> str | None:
 
 
 def test_actionlint_passes() -> None:
-    binary = find_actionlint()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("actionlint is not installed and CI is set: pip install -e '.[dev]'.")
-        pytest.skip("actionlint is not installed: pip install -e '.[dev]' to lint workflows.")
+    binary = dev_tool("actionlint")
     files = sorted(str(path) for path in (*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")))
     assert files, f"no workflow files in {WORKFLOWS}"
     result = subprocess.run(
@@ -104,12 +159,6 @@ def test_dagger_steps_run_the_laptop_command() -> None:
         assert f"dagger run {args}".startswith(laptop)
 
 
-def test_dagger_version_is_pinned() -> None:
-    for job in jobs().values():
-        for step in dagger_steps(job):
-            assert re.fullmatch(r"v?\d+\.\d+\.\d+", str(step["with"]["version"]))
-
-
 def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
     for name, job in jobs().items():
         for step in steps(job):
@@ -120,13 +169,16 @@ def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
             assert PINNED_LINE.search(line.strip()), line
 
 
-def test_triggers() -> None:
+def test_triggers_include_the_weekly_rescan_the_readme_promises() -> None:
     on = triggers(load_pipeline())
-    assert set(on) == {"push", "pull_request"}
+    assert set(on) == {"push", "pull_request", "schedule"}
     assert set(on["push"]) == {"branches", "tags"}
     assert sorted(on["push"]["branches"]) == ["develop", "main"]
     assert on["push"]["tags"] == ["v*"]
     assert on["pull_request"] in (None, {})
+    (cron,) = on["schedule"]
+    assert len(cron["cron"].split()) == 5
+    assert "`schedule`" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_deploy_jobs_run_behind_environments_and_are_never_cancelled() -> None:
@@ -153,10 +205,13 @@ def test_packages_write_only_on_jobs_that_publish() -> None:
         publishes = bool(PUBLISHING_STAGES.search(args)) or args == "python ci/main.py"
         writes = job["permissions"].get("packages") == "write"
         assert writes == publishes, name
+    assert jobs()["deploy-staging"]["permissions"]["packages"] == "read"
 
 
 def test_scanning_jobs_upload_sarif_and_reports() -> None:
     for name, job in jobs().items():
+        if not dagger_steps(job):
+            continue  # the plan job runs no stage and writes no report
         uses = {str(step.get("uses", "")).split("@")[0]: step for step in steps(job)}
         assert "always()" in uses["actions/upload-artifact"]["if"], name
         assert uses["actions/upload-artifact"]["with"]["path"].rstrip("/") == "reports"
@@ -171,3 +226,97 @@ def test_secrets_are_never_in_run_steps() -> None:
     for name, job in jobs().items():
         for step in steps(job):
             assert not SECRET_EXPRESSION.search(str(step.get("run", ""))), name
+
+
+def test_test_results_are_published_in_the_step_summary() -> None:
+    for name, job in jobs().items():
+        if not re.search(r"\btest\b", dagger_args(job)):
+            continue
+        (report,) = [s for s in steps(job) if str(s.get("uses", "")).startswith(JUNIT_ACTION)]
+        assert "always()" in report["if"], name
+        assert report["with"]["report_paths"] == "reports/tests/junit.xml", name
+        assert report["with"]["job_summary"] is True, name
+        # a check run would need `checks: write`, which a fork's pull request never has
+        assert report["with"]["annotate_only"] is True, name
+
+
+def test_every_action_is_at_its_current_major() -> None:
+    for line in PIPELINE.read_text(encoding="utf-8").splitlines():
+        found = re.search(r"uses: ([^@\s]+)@[0-9a-f]{40} # v(\d+)\.", line)
+        if found:
+            action, major = found[1], int(found[2])
+            assert action in CURRENT_MAJORS, f"{action}: add its current major to the table"
+            assert major >= CURRENT_MAJORS[action], line.strip()
+
+
+def test_the_dagger_cli_version_is_read_from_the_installed_sdk() -> None:
+    for name, job in jobs().items():
+        for step in dagger_steps(job):
+            found = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}",
+                                 str(step["with"]["version"]))  # fmt: skip
+            assert found, f"{name}: the Dagger version must be a step output, not a literal"
+            ids = [s.get("id") for s in steps(job)]
+            source = steps(job)[ids.index(found[1])]
+            assert "m.version('dagger-io')" in source["run"], name
+            assert f"{found[2]}=" in source["run"], name
+            assert ids.index(found[1]) < steps(job).index(step), name
+            installs = [i for i, s in enumerate(steps(job)) if s.get("run") == "pip install -e ."]
+            assert installs, f"{name}: no `pip install -e .` before the version step"
+            assert installs[0] < ids.index(found[1]), name
+
+
+def test_a_first_job_publishes_the_plan_and_every_other_job_needs_it() -> None:
+    plan_job = jobs()["plan"]
+    assert set(plan_job["outputs"]) == {"stages", "environment", "action", "tags"}
+    (plan_step,) = [s for s in steps(plan_job) if s.get("id") == "plan"]
+    assert "python ci/main.py plan --json" in plan_step["run"]
+    assert not dagger_steps(plan_job)
+    for name, job in jobs().items():
+        if name != "plan":
+            needs = job["needs"] if isinstance(job["needs"], list) else [job["needs"]]
+            assert "plan" in needs, name
+            assert "needs.plan.outputs." in job["if"], name
+
+
+def test_no_ref_or_event_condition_is_written_in_yaml() -> None:
+    for name, job in jobs().items():
+        decided = [str(job.get("if", "")), *(str(s.get("if", "")) for s in steps(job)),
+                   dagger_args(job)]  # fmt: skip
+        for text in decided:
+            assert not ROUTING_CONTEXT.search(text), f"{name}: {text} (ci/plan.py decides)"
+
+
+@pytest.mark.parametrize(("ref", "event", "expected"), ROUTES)
+def test_the_plan_outputs_pick_the_jobs_and_each_stage_runs_once(
+    ref: str, event: str, expected: set[str]
+) -> None:
+    plan = plan_release(ref, SHA, event).to_json()
+    running = {name for name, job in jobs().items() if condition_holds(job.get("if"), plan)}
+    assert running == expected
+    ran = [stage for name in sorted(running) for stage in job_stages(jobs()[name])]
+    assert sorted(ran) == sorted(plan["stages"])
+
+
+@pytest.mark.parametrize(("ref", "event"), [("refs/pull/7/merge", "pull_request"),
+                                            ("refs/heads/main", "schedule")])  # fmt: skip
+def test_pull_request_and_schedule_jobs_receive_no_secret(ref: str, event: str) -> None:
+    plan = plan_release(ref, SHA, event).to_json()
+    for name, job in jobs().items():
+        if condition_holds(job.get("if"), plan):
+            text = yaml.safe_dump(job)
+            assert not SECRET_EXPRESSION.search(text), name
+            assert "SAFETY_API_KEY" not in text, name
+            assert "SLACK_WEBHOOK_URL" not in text, name
+
+
+def test_dependabot_updates_actions_and_pip() -> None:
+    config = yaml.safe_load(DEPENDABOT.read_text(encoding="utf-8"))
+    updates = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert set(updates) == {"github-actions", "pip"}
+    assert updates["github-actions"]["directory"] == "/"
+    assert set(updates["pip"]["directories"]) == {"/", "/app"}
+    result = subprocess.run(
+        [dev_tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(DEPENDABOT)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

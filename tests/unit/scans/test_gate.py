@@ -31,7 +31,7 @@ DEFAULTS = [
     ("bandit", Severity.MEDIUM, False),
     ("pip-audit", Severity.HIGH, True),  # a vulnerability with a fix
     ("pip-audit", Severity.LOW, False),  # no fix published
-    ("pip-audit", Severity.INFO, False),  # not audited
+    ("pip-audit", Severity.INFO, False),
     ("safety", Severity.HIGH, True),
     ("gitleaks", Severity.CRITICAL, True),
     ("unknown-tool", Severity.LOW, True),
@@ -150,3 +150,28 @@ def test_the_repository_allowlist_parses() -> None:
     text = (Path(__file__).parents[3] / "security" / "allowlist.toml").read_text()
     policy, _ = parse_policy(text, source="security/allowlist.toml")
     assert policy.thresholds == DEFAULT_THRESHOLDS
+
+
+def unaudited(name: str = "fastapi") -> Finding:
+    return Finding("pip-audit", "not-audited", Severity.INFO, Location("pyproject.toml"),
+                   f"{name} was not audited", f"fp-{name}")  # fmt: skip
+
+
+@given(st.sampled_from(Severity))
+def test_an_unaudited_dependency_blocks_whatever_the_threshold(threshold: Severity) -> None:
+    runs = [ok(unaudited(), tool="pip-audit")]
+    verdict = evaluate(runs, Policy({"pip-audit": threshold}), [], today=TODAY)
+    assert not verdict.passed
+    assert verdict.blocking == (unaudited(),)
+
+
+@pytest.mark.parametrize(("days", "passes"), [(0, True), (30, True), (-1, False)])
+def test_an_unaudited_dependency_passes_only_while_an_entry_accepts_it(
+    days: int, passes: bool
+) -> None:
+    entry = AllowEntry("No advisory data on this runner.", TODAY + timedelta(days=days),
+                       rule="not-audited", path="pyproject.toml", tool="pip-audit")  # fmt: skip
+    runs = [ok(unaudited("fastapi"), unaudited("idna"), tool="pip-audit")]
+    verdict = evaluate(runs, Policy(), [entry], today=TODAY)
+    assert verdict.passed is passes
+    assert len(verdict.accepted) == (2 if passes else 0)

@@ -111,14 +111,26 @@ def test_markdown_summary_explains_the_verdict() -> None:
 
 
 def test_informational_findings_are_counted_not_listed() -> None:
+    undefined = [  # bandit's UNDEFINED severity
+        Finding("bandit", "B999", Severity.INFO, Location("app/a.py", 1), n, n) for n in ("a", "b")
+    ]
+    runs = [ToolRun("bandit", Status.OK, tuple(undefined))]
+    text = markdown_summary(runs, evaluate(runs, Policy(), [], today=TODAY), Policy())
+    assert text.startswith("## Security scans: ✅ passed\n")
+    assert "- bandit `B999`: 2" in text
+    assert "<details>" not in text
+
+
+def test_unaudited_dependencies_are_blocking_findings_not_information() -> None:
     unaudited = [
         Finding("pip-audit", "not-audited", Severity.INFO, Location("pyproject.toml"), n, n)
         for n in ("a", "b")
     ]
     runs = [ToolRun("pip-audit", Status.OK, tuple(unaudited))]
     text = markdown_summary(runs, evaluate(runs, Policy(), [], today=TODAY), Policy())
-    assert "- pip-audit `not-audited`: 2" in text
-    assert "<details>" not in text
+    assert text.startswith("## Security scans: ❌ failed: pip-audit did not audit 2 dependencies\n")
+    assert "| pip-audit | ok | 2 | 2 | 0 | high and above |" in text
+    assert "### Informational" not in text
 
 
 def test_a_clean_run_passes_and_says_so() -> None:

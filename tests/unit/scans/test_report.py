@@ -124,3 +124,43 @@ def test_the_summary_goes_to_the_step_summary_when_asked(tmp_path: Path) -> None
 
 def test_no_files_is_unreadable_input() -> None:
     assert report_main([], today=TODAY, step_summary_path=None) == 2
+
+
+NOT_AUDITED = FIXTURES / "pip-audit-not-audited.json"  # pip-audit 2.10.1 here: exit 0, 14 skips
+ACCEPT_UNAUDITED = """
+[[accept]]
+tool = "pip-audit"
+rule = "not-audited"
+path = "pyproject.toml"
+reason = "PyPI's vulnerability API is unreachable from this runner."
+expires = {}
+"""
+
+
+def test_an_audit_that_audited_nothing_fails_and_says_so_first(tmp_path: Path) -> None:
+    code, text = run_report([NOT_AUDITED], tmp_path)
+    assert code == 1
+    assert text.splitlines()[0] == (
+        "## Security scans: ❌ failed: pip-audit did not audit 14 dependencies"
+    )
+    assert "| pip-audit | info | `not-audited` | `pyproject.toml` | fastapi was not audited" in text
+
+
+def test_an_accepted_gap_passes_and_the_first_line_still_says_so(tmp_path: Path) -> None:
+    code, text = run_report([NOT_AUDITED], tmp_path, ACCEPT_UNAUDITED.format("2026-12-31"))
+    assert code == 0
+    assert text.splitlines()[0] == (
+        "## Security scans: ✅ passed, but pip-audit did not audit 14 dependencies "
+        "(accepted by the allowlist until 2026-12-31)"
+    )
+    code, text = run_report([NOT_AUDITED], tmp_path, ACCEPT_UNAUDITED.format("2026-11-25"))
+    assert code == 1
+    assert text.startswith("## Security scans: ❌ failed: pip-audit did not audit 14")
+
+
+def test_the_step_summary_console_line_names_the_gap(tmp_path: Path) -> None:
+    out = io.StringIO()
+    code = report_main([str(NOT_AUDITED)], today=TODAY, out=out,
+                       step_summary_path=str(tmp_path / "summary.md"))  # fmt: skip
+    assert code == 1
+    assert out.getvalue() == "security gate: failed: pip-audit did not audit 14 dependencies\n"

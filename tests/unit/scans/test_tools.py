@@ -64,6 +64,9 @@ def test_pip_audit_over_a_lock_file_installs_only_pip_audit() -> None:
     tool = tools.pip_audit(PY, "requirements.lock")
     (audit,) = tool.steps
     assert audit.argv[:3] == ("pip-audit", "-r", "/src/requirements.lock")
+    # the lock is hashed (pip-compile --generate-hashes): an unhashed or incomplete one fails
+    assert "--require-hashes" in audit.argv
+    assert "--no-deps" not in audit.argv
     assert tool.install == (
         ("pip", "install", "--disable-pip-version-check", "pip-audit==2.10.1"),
     )
