@@ -1,4 +1,4 @@
-"""CLI: `dagger run python ci/main.py [STAGE...]`, `plan`, `scan`, `report`; main(argv) -> int."""
+"""CLI: `dagger run python ci/main.py [run] [STAGE...]`, `plan`, `report`; main(argv) -> int."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python ci/main.py`: import the package, not the folder
@@ -22,12 +23,15 @@ from ci.notify import RunSummary, notify
 from ci.plan import VERIFY, ReleasePlan, Stage, plan_release
 from ci.runner import PipelineRunner, RunOutcome
 from ci.scans.report import report_main
-from ci.settings import Settings, SettingsError, load_settings
+from ci.settings import DAGGER_VERSION, Settings, SettingsError, load_settings
 from ci.stages.context import StageContext
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ROOT = Path(__file__).resolve().parent.parent
 STAGE_NAMES = [stage.value for stage in Stage]
+
+
+COMMANDS = ("run", "plan", "report")
 
 
 def _add_context_flags(parser: argparse.ArgumentParser) -> None:
@@ -36,37 +40,52 @@ def _add_context_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event", help="GitHub event name (default: detected, else push)")
 
 
-def plan_parser() -> argparse.ArgumentParser:
+def program_name() -> str:
+    """What the user typed: `python ci/main.py`, or a console script's own name."""
+    invoked = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "ci/main.py"
+    return "python ci/main.py" if invoked in ("main.py", "-c", "") else invoked
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ci/main.py plan", description="Print the release plan; no engine, no network."
+        prog=prog or program_name(),
+        description="The release pipeline. `run` (the default: `ci/main.py [STAGE...]`) runs "
+        "under `dagger run`; `plan` and `report` need no engine.",
     )
-    _add_context_flags(parser)
-    parser.add_argument("--json", action="store_true", help="print the stable JSON form")
-    return parser
-
-
-def run_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ci/main.py",
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {version('shipyard')} (Dagger SDK {DAGGER_VERSION})")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser(
+        "run", help="run the plan's stages, or the STAGEs given (the default command)",
         description="Run the release pipeline (under `dagger run`). Without STAGE, the stages "
-        "the release plan calls for. Other commands: `plan`, `report FILES...`.",
+        "the release plan calls for.",
     )
-    _add_context_flags(parser)
-    parser.add_argument("stages", nargs="*", metavar="STAGE",
-                        help=f"stages to run: {', '.join(STAGE_NAMES)}")
-    parser.add_argument("--interactive", "-i", action="store_true",
-                        help="open a terminal in the container of a stage that fails")
-    return parser
-
-
-def report_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ci/main.py report",
+    _add_context_flags(run)
+    run.add_argument("stages", nargs="*", metavar="STAGE",
+                     help=f"stages to run: {', '.join(STAGE_NAMES)}")
+    run.add_argument("--interactive", "-i", action="store_true",
+                     help="open a shell where the failed command ran, to re-run it by hand")
+    plan = commands.add_parser("plan", help="print the release plan; no engine, no network",
+                               description="Print the release plan; no engine, no network.")
+    _add_context_flags(plan)
+    plan.add_argument("--json", action="store_true", help="print the stable JSON form (schema 1)")
+    report = commands.add_parser(
+        "report", help="re-render the scan summary and gate verdict from saved reports",
         description="Re-render the scan summary and gate verdict from saved reports.",
     )
-    parser.add_argument("files", nargs="+", help="bandit/pip-audit/safety/gitleaks reports")
-    parser.add_argument("--allowlist", help="accepted findings (default: security/allowlist.toml)")
+    report.add_argument("files", nargs="+", help="bandit/pip-audit/safety/gitleaks reports")
+    report.add_argument("--allowlist",
+                        help="accepted findings (default: security/allowlist.toml)")
     return parser
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """`ci/main.py [STAGE...]` stays the short form of `ci/main.py run [STAGE...]`."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    top_level = {"-h", "--help", "--version"}.intersection(argv[:1])
+    if first not in COMMANDS and not top_level:
+        argv = ["run", *argv]
+    return build_parser().parse_args(argv)
 
 
 def resolve_plan(args: argparse.Namespace) -> ReleasePlan:
@@ -163,22 +182,19 @@ class Output:
         self.out.print(self.scrub(text))
 
 
-def command_plan(argv: list[str], output: Output) -> int:
-    args = plan_parser().parse_args(argv)
+def command_plan(args: argparse.Namespace, output: Output) -> int:
     plan = resolve_plan(args)
     output.print(json.dumps(plan.to_json(), indent=2) if args.json else describe_plan(plan))
     return EXIT_OK
 
 
-def command_report(argv: list[str]) -> int:
-    args = report_parser().parse_args(argv)
+def command_report(args: argparse.Namespace) -> int:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     return report_main(args.files, today=datetime.now(UTC).date(), step_summary_path=summary,
                        allowlist_path=args.allowlist)
 
 
-def command_run(argv: list[str], output: Output) -> int:
-    args = run_parser().parse_args(argv)
+def command_run(args: argparse.Namespace, output: Output) -> int:
     settings = load_settings(os.environ, ROOT)
     output.secrets = settings.secrets()
     plan = resolve_plan(args)
@@ -237,13 +253,13 @@ async def send_notification(
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = parse(list(sys.argv[1:] if argv is None else argv))
     output = Output()
     try:
-        if args[:1] == ["plan"]:
-            return command_plan(args[1:], output)
-        if args[:1] == ["report"]:
-            return command_report(args[1:])
+        if args.command == "plan":
+            return command_plan(args, output)
+        if args.command == "report":
+            return command_report(args)
         return command_run(args, output)
     except (PlanError, ContextError, SettingsError) as error:
         output.say(f"error: {error}")

@@ -102,3 +102,31 @@ def test_report_rerenders_saved_reports_without_an_engine(
     assert "Security scans: ❌ failed" in out
     assert "`B602`" in out
     assert main(["report", str(tmp_path / "missing.json")]) == 2
+
+
+def test_help_lists_every_command_and_version_names_the_sdk(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "plan", "report"):
+        assert f"    {command} " in out
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert "(Dagger SDK 0.21.8)" in capsys.readouterr().out
+
+
+def test_console_script_help_names_the_command_typed() -> None:
+    script = Path(sys.executable).parent / "shipyard-ci"
+    done = subprocess.run([str(script), "plan", "--help"], capture_output=True, text=True,
+                          check=False)
+    assert done.stdout.startswith("usage: shipyard-ci plan ")
+
+
+@pytest.mark.parametrize("argv", [["build", "--ref", "refs/heads/x"], ["run", "build"]])
+def test_run_is_the_default_command(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # an empty --sha is refused before anything runs, whichever form was used
+    assert main([*argv, "--sha", ""]) == 2
+    assert "--sha is empty" in capsys.readouterr().err
