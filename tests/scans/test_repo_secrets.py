@@ -12,7 +12,10 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+from tests.conftest import needs_git_checkout
+
 ROOT = Path(__file__).parents[2]
+pytestmark = needs_git_checkout
 NOT_PROJECT = (".venv/", ".git/", ".mypy_cache/", ".ruff_cache/", ".pytest_cache/", ".hypothesis/")
 
 RULES = {  # after gitleaks' default rules of the same ids

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import needs_git_checkout
+
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = needs_git_checkout
 SECRET_FILES = [".env", ".env.production", "app/.env", "deploy/staging/.env.local"]
 
 
