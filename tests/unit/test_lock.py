@@ -39,7 +39,7 @@ def pins(path: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
 def header_command(path: Path) -> str:
     """The pip-compile command recorded in the file's header."""
     (command,) = re.findall(r"^#\s+(pip-compile .+)$", path.read_text(), flags=re.MULTILINE)
-    return command
+    return str(command)
 
 
 def test_every_pin_of_the_lock_has_hashes() -> None:
