@@ -10,7 +10,7 @@ from ci.errors import CiError
 from ci.scans.findings import Status, ToolRun
 from ci.scans.gate import evaluate
 from ci.scans.parse import conclude
-from ci.scans.render import combined_json, markdown_summary, sarif_files
+from ci.scans.render import combined_json, headline, markdown_summary, sarif_files
 from ci.scans.report import load_policy
 from ci.scans.tools import RAW, SRC, ScanTool, plan_scans
 from ci.stages.context import LOCKED_REQUIREMENTS, StageContext, pip_cache
@@ -120,8 +120,9 @@ def gate(ctx: StageContext, runs: list[ToolRun]) -> str:
         errors = "".join(f"\n  {run.tool}: {run.detail}" for run in runs
                          if run.status is Status.ERROR)
         raise CiError(
-            f"the security gate failed: {len(verdict.blocking)} blocking finding(s)"
-            + (f", tool error(s):{errors}" if errors else "")
+            f"the security gate {headline(verdict)} ({len(verdict.blocking)} blocking "
+            "finding(s))" + (f", tool error(s):{errors}" if errors else "")
             + f"\nsee {reports / 'scans' / 'summary.md'}."
         )
-    return f"security gate passed ({sum(len(r.findings) for r in runs)} findings below it)"
+    below = sum(len(r.findings) for r in runs)
+    return f"security gate {headline(verdict)} ({below} findings below it)"

@@ -168,7 +168,7 @@ def test_safety_runs_with_its_key_as_a_secret_variable(
             "/reports/raw/safety.json"] in exec_args(engine)
     out = capsys.readouterr()
     assert "| safety | ok |" in out.err
-    assert "the security gate failed: 1 blocking finding(s)" in out.err
+    assert "the security gate failed (1 blocking finding(s))" in out.err
     assert SAFETY_KEY not in out.out + out.err
 
 
