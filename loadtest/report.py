@@ -45,8 +45,8 @@ def numbers_text(record: dict[str, Any]) -> str:
 
 def step_summary_markdown(record: dict[str, Any], report_dir: str) -> str:
     """One line for GitHub's step summary, naming the numbers, the bounds and the report."""
-    verdict = "passed" if record["passed"] else f"**failed** (exit {record['exit_code']})"
-    return (f"**Load-test gate {verdict}** against {record['url']}: {numbers_text(record)} "
+    verdict = "passed" if record["passed"] else f"failed (exit {record['exit_code']})"
+    return (f"**Load-test gate: {verdict}** against {record['url']}: {numbers_text(record)} "
             f"with {record['users']} users for {record['duration_s']} s; "
             f"thresholds {record['thresholds']}; {record['verdict']}. "
             f"Report: `{report_dir}/report.html` (artifact).\n\n")

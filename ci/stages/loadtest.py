@@ -90,13 +90,13 @@ def record_summary(step_summary: Path | None, text: str) -> None:
 def summary_text(gate: GateRun, config: LoadConfig) -> str:
     if gate.record is not None and "requests" in gate.record:
         return step_summary_markdown(gate.record, str(config.reports))
-    return f"**Load-test gate error** (exit {gate.exit_code}): {gate.verdict}\n\n"
+    return f"**Load-test gate: error (exit {gate.exit_code})**: {gate.verdict}\n\n"
 
 
 async def run(ctx: StageContext) -> str:
     config = gate_config(os.environ, ctx.settings.reports / "loadtest")
     if config is None:
-        record_summary(ctx.settings.step_summary, f"**Load-test gate {SKIPPED}.**\n\n")
+        record_summary(ctx.settings.step_summary, f"**Load-test gate: {SKIPPED}.**\n\n")
         return SKIPPED
     ctx.say(f"loading {config.url}: {config.users} users for {config.duration_s} s; "
             f"{config.thresholds.describe()}")
