@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,12 @@ def test_the_step_summary_line_names_numbers_bounds_and_report() -> None:
         "failure ratio < 1.00 %, p95 < 500 ms; failed: p95 612 ms is not below 500 ms. "
         "Report: `reports/loadtest/report.html` (artifact).\n\n"
     )
+
+
+def test_the_pipeline_and_deployer_never_import_locust() -> None:
+    """Locust gevent-patches whatever imports it: only `python -m loadtest` may."""
+    code = ("import sys, ci.main, ci.runner, ci.stages, deploy.__main__\n"
+            "print(sorted(m for m in ('locust', 'gevent') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
