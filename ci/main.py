@@ -210,7 +210,8 @@ def command_loadtest(args: argparse.Namespace, output: Output) -> int:
     """The gate alone: its own exit codes, its report under reports/loadtest by default."""
     settings = load_settings(os.environ, ROOT)
     flags = {name: value for name, value in vars(args).items() if name != "command"}
-    flags["reports"] = flags.get("reports") or str(settings.reports / "loadtest")
+    if flags.get("reports") is None and not os.environ.get("LOADTEST_REPORTS", "").strip():
+        flags["reports"] = str(settings.reports / "loadtest")
     try:
         config = resolve(flags, os.environ)
     except ConfigError as error:
