@@ -1,4 +1,4 @@
-"""CLI: `dagger run python ci/main.py [run] [STAGE...]`, `plan`, `report`; main(argv) -> int."""
+"""CLI: `dagger run python ci/main.py [run] [STAGE...]`, `plan`, `report`, `loadtest`."""
 
 from __future__ import annotations
 
@@ -25,13 +25,17 @@ from ci.runner import PipelineRunner, RunOutcome
 from ci.scans.report import report_main
 from ci.settings import DAGGER_VERSION, Settings, SettingsError, load_settings
 from ci.stages.context import StageContext
+from ci.stages.loadtest import record_summary, run_gate, summary_text
+from loadtest.config import add_flags, resolve
+from loadtest.errors import ConfigError
+from loadtest.thresholds import EXIT_USAGE as LOADTEST_EXIT_USAGE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ROOT = Path(__file__).resolve().parent.parent
 STAGE_NAMES = [stage.value for stage in Stage]
 
 
-COMMANDS = ("run", "plan", "report")
+COMMANDS = ("run", "plan", "report", "loadtest")
 
 
 def _add_context_flags(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +80,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     report.add_argument("files", nargs="+", help="bandit/pip-audit/safety/gitleaks reports")
     report.add_argument("--allowlist",
                         help="accepted findings (default: security/allowlist.toml)")
+    loadtest = commands.add_parser(
+        "loadtest", help="run the load-test gate alone against --url; no engine",
+        description="Run the load-test gate (Locust, in a process of its own) against --url and "
+        "judge it. Exit codes: 0 passed, 1 error (unreachable, nothing measured), 2 bad flag or "
+        "variable, 10 failure ratio, 11 p95, 12 p99 (README, \"Load-test gate\"). The `loadtest` "
+        "stage of a staging plan runs with `run loadtest`.",
+    )
+    add_flags(loadtest)
     return parser
 
 
@@ -194,6 +206,28 @@ def command_report(args: argparse.Namespace) -> int:
                        allowlist_path=args.allowlist)
 
 
+def command_loadtest(args: argparse.Namespace, output: Output) -> int:
+    """The gate alone: its own exit codes, its report under reports/loadtest by default."""
+    settings = load_settings(os.environ, ROOT)
+    flags = {name: value for name, value in vars(args).items() if name != "command"}
+    if flags.get("reports") is None and not os.environ.get("LOADTEST_REPORTS", "").strip():
+        flags["reports"] = str(settings.reports / "loadtest")
+    try:
+        config = resolve(flags, os.environ)
+    except ConfigError as error:
+        output.say(f"error: {error}")
+        return LOADTEST_EXIT_USAGE
+    output.say(f"loading {config.url}: {config.users} users for {config.duration_s} s; "
+               f"{config.thresholds.describe()}")
+    gate = anyio.run(run_gate, config, ROOT)
+    if gate.record is not None:
+        output.print(json.dumps(gate.record, sort_keys=True))
+    output.say(f"load gate {'passed' if gate.exit_code == 0 else 'FAILED'} "
+               f"(exit {gate.exit_code}): {gate.verdict}; report in {config.reports}")
+    record_summary(settings.step_summary, summary_text(gate, config))
+    return gate.exit_code
+
+
 def command_run(args: argparse.Namespace, output: Output) -> int:
     settings = load_settings(os.environ, ROOT)
     output.secrets = settings.secrets()
@@ -260,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             return command_plan(args, output)
         if args.command == "report":
             return command_report(args)
+        if args.command == "loadtest":
+            return command_loadtest(args, output)
         return command_run(args, output)
     except (PlanError, ContextError, SettingsError) as error:
         output.say(f"error: {error}")

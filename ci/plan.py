@@ -33,6 +33,7 @@ class Stage(StrEnum):
     PUBLISH = "publish"
     PROMOTE = "promote"
     DEPLOY = "deploy"
+    LOADTEST = "loadtest"
 
 
 class ImageAction(StrEnum):
@@ -50,6 +51,13 @@ class Environment(StrEnum):
 
 
 VERIFY = (Stage.BUILD, Stage.SMOKE, Stage.TEST, Stage.SCAN)
+
+
+def deploy_stages(environment: Environment | None) -> tuple[Stage, ...]:
+    """Deploy where the plan says; a staging deploy is then load-tested (the load gate)."""
+    if environment is None:
+        return ()
+    return (Stage.DEPLOY, Stage.LOADTEST) if environment is Environment.STAGING else (Stage.DEPLOY,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +136,7 @@ def _verify_plan(ref: str, sha: str, event: str, *, trigger: str) -> ReleasePlan
 def _build_plan(
     ref: str, sha: str, event: str, *, tag: str, environment: Environment | None
 ) -> ReleasePlan:
-    stages = (*VERIFY, Stage.PUBLISH, *((Stage.DEPLOY,) if environment else ()))
+    stages = (*VERIFY, Stage.PUBLISH, *deploy_stages(environment))
     return ReleasePlan(
         ref=ref,
         sha=sha,
@@ -156,7 +164,7 @@ def _tag_plan(ref: str, sha: str, event: str) -> ReleasePlan:
         event=event,
         trigger="tag",
         action=ImageAction.PROMOTE,
-        stages=(Stage.PROMOTE, Stage.DEPLOY),
+        stages=(Stage.PROMOTE, *deploy_stages(environment)),
         source_tag=immutable_tag(sha),
         tags=(tag,),
         environment=environment,

@@ -21,7 +21,7 @@ ENGINE_STAGES = frozenset({Stage.BUILD, Stage.SMOKE, Stage.TEST, Stage.SCAN, Sta
 # Stages in one group run at the same time; groups run in this order.
 GROUPS = (
     (Stage.BUILD,), (Stage.SMOKE, Stage.TEST, Stage.SCAN), (Stage.PUBLISH,), (Stage.PROMOTE,),
-    (Stage.DEPLOY,),
+    (Stage.DEPLOY,), (Stage.LOADTEST,),
 )  # fmt: skip
 ENGINE_HELP = (
     "No Dagger engine could be reached ({reason}). Install the Dagger CLI v{version} "

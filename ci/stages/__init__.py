@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ci.plan import Stage
-from ci.stages import build, deploy, promote, publish, scan, smoke, test
+from ci.stages import build, deploy, loadtest, promote, publish, scan, smoke, test
 from ci.stages.context import StageContext
 
 StageRun = Callable[[StageContext], Awaitable[str]]
@@ -18,4 +18,5 @@ RUNS: dict[Stage, StageRun] = {
     Stage.PUBLISH: publish.run,
     Stage.PROMOTE: promote.run,
     Stage.DEPLOY: deploy.run,
+    Stage.LOADTEST: loadtest.run,
 }

@@ -13,9 +13,11 @@ import pytest
 from ci.main import main
 from ci.registry import RegistryClient, promote
 from ci.stages.test import LINT_COMMANDS, TEST_COMMAND
+from loadtest.config import SETTINGS
 from tests.pipeline.fake_calls import Call
 from tests.pipeline.fake_engine import FakeEngine
 from tests.rig.images import APP_REPOSITORY, BuildAppImage, fake_commit
+from tests.unit.loadtest_targets import stub_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -479,3 +481,72 @@ async def test_a_sha_tag_holding_another_commit_is_refused(
     assert await publish_alone(commit) == 1
     assert published(engine) == []
     assert f"was built from commit {other[:12]}" in capsys.readouterr().out
+
+
+LOADTEST_VARIABLES = tuple(setting.variable for setting in SETTINGS)
+
+
+@pytest.fixture
+def load_gate(engine: FakeEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The engine fixture's CI job, with a step summary and no LOADTEST_* set; the summary."""
+    for name in LOADTEST_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    summary = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    return summary
+
+
+def test_the_load_gate_is_skipped_and_says_so_without_a_url(
+    engine: FakeEngine, load_gate: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--ref", "refs/heads/main", "--sha", SHA, "loadtest"]) == 0
+    out = capsys.readouterr().out
+    assert "loadtest passed" in out
+    assert "skipped: LOADTEST_URL is not set, so the load gate is off" in out
+    assert "**Load-test gate: skipped: LOADTEST_URL is not set" in load_gate.read_text()
+    assert engine.queries == []  # the gate needs no engine
+
+
+def test_a_bad_load_gate_variable_fails_the_stage_naming_it(
+    engine: FakeEngine, load_gate: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("LOADTEST_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LOADTEST_P95_MS", "fast")
+    assert main(["run", "--ref", "refs/heads/main", "--sha", SHA, "loadtest"]) == 1
+    assert "load gate: LOADTEST_P95_MS: 'fast' is not milliseconds" in capsys.readouterr().err
+
+
+def test_a_failed_staging_deploy_is_not_load_tested(
+    engine: FakeEngine, load_gate: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("REGISTRY", "127.0.0.1:9")  # nothing listens: the deploy fails first
+    monkeypatch.setenv("LOADTEST_URL", "http://127.0.0.1:9")
+    assert main(["run", "--ref", "refs/heads/main", "--sha", SHA, "deploy", "loadtest"]) == 1
+    out = capsys.readouterr().out
+    assert "deploy   FAILED" in out
+    assert "loadtest" not in out
+    assert "Load-test gate" not in load_gate.read_text()
+
+
+@pytest.mark.loadtest
+def test_a_breached_threshold_fails_the_load_stage_with_the_numbers(
+    engine: FakeEngine, load_gate: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:  # fmt: skip
+    for name, value in (("LOADTEST_USERS", "4"), ("LOADTEST_SPAWN_RATE", "4"),
+                        ("LOADTEST_DURATION", "2")):
+        monkeypatch.setenv(name, value)
+    with stub_server(status=500) as url:
+        monkeypatch.setenv("LOADTEST_URL", url)
+        assert main(["run", "--ref", "refs/tags/v1.3.0-rc.1", "--sha", SHA, "loadtest"]) == 1
+    err = capsys.readouterr().err
+    assert f"stage 'loadtest' failed: `python -m loadtest --url {url} --users 4" in err
+    assert "exited 10" in err
+    assert "failure ratio 100.00 % is not below 1.00 %" in err
+    written = load_gate.read_text()
+    assert "**Load-test gate: failed (exit 10)**" in written
+    assert "| loadtest | **failed** |" in written
+    record = json.loads((tmp_path / "reports" / "loadtest" / "summary.json").read_text())
+    assert (record["exit_code"], record["breached"]) == (10, ["failure ratio"])

@@ -28,7 +28,7 @@ RULES = [
         "refs/heads/main",
         "push",
         "build",
-        [*VERIFY, "publish", "deploy"],
+        [*VERIFY, "publish", "deploy", "loadtest"],
         ["staging", SHA_TAG],
         "staging",
     ),
@@ -36,13 +36,20 @@ RULES = [
         "refs/heads/main",
         "workflow_dispatch",
         "build",
-        [*VERIFY, "publish", "deploy"],
+        [*VERIFY, "publish", "deploy", "loadtest"],
         ["staging", SHA_TAG],
         "staging",
     ),
     ("refs/tags/v1.2.3", "push", "promote", ["promote", "deploy"], ["v1.2.3"], "production"),
     ("refs/tags/v0.0.1", "push", "promote", ["promote", "deploy"], ["v0.0.1"], "production"),
-    ("refs/tags/v1.3.0-rc.1", "push", "promote", ["promote", "deploy"], ["v1.3.0-rc.1"], "staging"),
+    (
+        "refs/tags/v1.3.0-rc.1",
+        "push",
+        "promote",
+        ["promote", "deploy", "loadtest"],
+        ["v1.3.0-rc.1"],
+        "staging",
+    ),
     ("refs/pull/42/merge", "pull_request", "build", VERIFY, [], None),
     ("refs/heads/main", "pull_request", "build", VERIFY, [], None),
     ("refs/heads/feature/login", "push", "build", VERIFY, [], None),
@@ -188,6 +195,20 @@ def test_overlong_refs_are_refused(length: int) -> None:
 
 def test_stage_order_is_pipeline_order() -> None:
     assert [stage.value for stage in Stage] == [
-        "build", "smoke", "test", "scan", "publish", "promote", "deploy",
+        "build", "smoke", "test", "scan", "publish", "promote", "deploy", "loadtest",
     ]
     assert ImageAction.PROMOTE.value == "promote"
+
+
+@given(ref=refs, event=events)
+def test_every_staging_deploy_and_only_it_is_load_tested_right_after(ref: str, event: str) -> (
+    None
+):
+    try:
+        plan = plan_release(ref, SHA, event)
+    except PlanError:
+        return
+    if plan.environment == Environment.STAGING:
+        assert plan.stages[-2:] == (Stage.DEPLOY, Stage.LOADTEST)
+    else:
+        assert Stage.LOADTEST not in plan.stages
