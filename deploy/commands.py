@@ -115,16 +115,14 @@ def compose_states(tool: tuple[str, ...], app_path: str) -> Command:
     return compose(tool, app_path, "ps", "--all", "--format", "json")
 
 
-def proxy_exec(tool: tuple[str, ...], app_path: str, *argv: str) -> Command:
-    return compose(tool, app_path, "exec", "-T", "proxy", *argv)
+PROXY_REJECTED = 3  # the exit status of proxy_switch when `nginx -t` refuses the config
 
 
-def proxy_test(tool: tuple[str, ...], app_path: str) -> Command:
-    return proxy_exec(tool, app_path, "nginx", "-t", "-q")
-
-
-def proxy_reload(tool: tuple[str, ...], app_path: str) -> Command:
-    return proxy_exec(tool, app_path, "nginx", "-s", "reload")
+def proxy_switch(container_id: str) -> Command:
+    """`nginx -t`, then a graceful reload, in one round trip (plain `docker exec`: compose
+    would add ~0.3 s to the switch). Exits PROXY_REJECTED when the config is refused."""
+    script = f"nginx -t -q || exit {PROXY_REJECTED}; exec nginx -s reload"
+    return Command(("docker", "exec", container_id, "sh", "-c", script))
 
 
 def file_size(path: str) -> Command:

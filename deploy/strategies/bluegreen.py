@@ -42,6 +42,7 @@ class BlueGreen:
     def __init__(self, deployer: Deployer) -> None:
         self.host = deployer
         self.policy = WatchPolicy()
+        self._proxy_id: str | None = None
 
     # -- what is on the host ---------------------------------------------------------------
 
@@ -180,22 +181,31 @@ class BlueGreen:
         before = await self.live_file()
         host_network = "127.0.0.1:" in (before or "")
         await host.runner.write_file(path, live_upstream(colour, host_network=host_network))
-        proxy = (await self.states()).get("proxy")
-        if proxy is None or proxy.state != "running":
-            await host.runner.run(cmd.compose_start(host.tool, host.path, "proxy"), check=False)
-        checked = await host.runner.run(cmd.proxy_test(host.tool, host.path), check=False)
-        if not checked.ok:
+        proxy = await self.proxy_container()
+        done = await host.runner.run(cmd.proxy_switch(proxy), check=False)
+        if done.exit_status == cmd.PROXY_REJECTED or not done.ok:
             if before is not None:
                 await host.runner.write_file(path, before)
             still = f"{previous} still serves on {serving}" if serving else "nothing serves"
-            reason = (checked.stderr or checked.stdout).strip().splitlines()[-3:]
+            reason = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise ProxyRejected(
                 f"The proxy refused the config that switches to {colour}, so {still}: "
                 f"{' / '.join(reason) or 'no output'}. Fix {host.path}/proxy/conf "
                 "(`docker compose exec proxy nginx -t` shows why)."
             )
-        await host.runner.run(cmd.proxy_reload(host.tool, host.path))
         host.say(f"the proxy sends new requests to {colour}")
+
+    async def proxy_container(self) -> str:
+        """The proxy's container id, starting the proxy first when it does not run."""
+        if self._proxy_id is not None:
+            return self._proxy_id
+        host = self.host
+        proxy = (await self.states()).get("proxy")
+        if proxy is None or proxy.state != "running":
+            await host.runner.run(cmd.compose_start(host.tool, host.path, "proxy"), check=False)
+            proxy = (await self.states()).get("proxy")
+        self._proxy_id = proxy.container_id if proxy else "proxy-not-started"
+        return self._proxy_id
 
     # -- after the switch ----------------------------------------------------------------------
 
