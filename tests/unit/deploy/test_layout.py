@@ -92,7 +92,7 @@ def test_files_it_does_not_understand_are_refused(model: dict[str, Any], problem
 
 def test_a_blue_green_file_is_recognised() -> None:
     assert not is_blue_green(GUIDE)
-    services = {name: {} for name in ("proxy", "api-blue", "api-green")}
+    services: dict[str, Any] = {name: {} for name in ("proxy", "api-blue", "api-green")}
     assert is_blue_green({"services": services})
 
 
