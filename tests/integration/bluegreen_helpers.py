@@ -81,3 +81,34 @@ def public_version() -> str | None:
     except httpx.HTTPError:
         return None
     return str(response.json().get("version")) if response.status_code == 200 else None
+
+
+@dataclass
+class EventStream:
+    """One server-sent event stream through the proxy, read on a thread until it ends."""
+
+    events: list[tuple[float, str]] = field(default_factory=list)
+    ended_at: float | None = None
+    ending: str = ""
+    thread: threading.Thread | None = None
+
+    def _read(self) -> None:
+        try:
+            with httpx.Client(timeout=httpx.Timeout(5, read=60), trust_env=False) as client, \
+                    client.stream("GET", f"{PUBLIC}/events") as response:
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        self.events.append((time.monotonic(), line[6:]))
+            self.ending = "complete"
+        except httpx.HTTPError as error:
+            self.ending = type(error).__name__
+        self.ended_at = time.monotonic()
+
+    def start(self) -> EventStream:
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        return self
+
+    def join(self, timeout: float) -> None:
+        if self.thread:
+            self.thread.join(timeout)

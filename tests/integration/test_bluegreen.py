@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
 from deploy.__main__ import main
+from deploy.ledger import Outcome
 from tests.integration.bluegreen_helpers import (
+    EventStream,
     Traffic,
     bg_environ,
     history_on_host,
     outcomes,
     public_version,
 )
-from tests.integration.deploy_helpers import target_environ
+from tests.integration.deploy_helpers import cuttable_proxy, target_environ
 from tests.rig.apppath import AppPath
 from tests.rig.images import BuildAppImage
 from tests.rig.proxy import LabImages
@@ -162,3 +169,98 @@ def test_init_refuses_a_compose_file_it_does_not_understand(
     after = {p.name: p.read_bytes() for p in app_path.path.iterdir() if p.is_file()}
     assert after == before
     assert not (app_path.path / "proxy").exists()
+
+
+def test_long_requests_complete_and_a_stream_is_kept_until_the_drain_ends(
+    ssh_host: SshHost, app_path: AppPath, proxy_image: str, lab: dict[str, str],
+) -> None:
+    environ = bg_environ(ssh_host, app_path, proxy_image, watch="2", drain="3")
+    assert main(["staging", "init"], environ) == 0
+    assert main(["staging", "up", "bg1-lab"], environ) == 0
+    stream = EventStream().start()
+    with Traffic(path="/slow?seconds=1", pause=0) as slow, Traffic() as quick:
+        time.sleep(0.5)
+        assert main(["staging", "up", "bg2-lab"], environ) == 0
+        drained_at = time.monotonic()
+    stream.join(timeout=10)
+    assert slow.failures == {}
+    assert quick.failures == {}
+    assert slow.statuses["200"] >= 3
+    drain = dict(history_on_host(app_path)[-1].phases)["drain"]
+    assert 2.5 <= drain <= 6  # the stream held the old colour for the whole drain timeout
+    assert stream.ended_at is not None
+    assert abs(stream.ended_at - drained_at) < 1.5
+    assert {event.split()[1] for _, event in stream.events} == {"bg1"}  # never switched mid-way
+    print("stream ending:", stream.ending, "events:", len(stream.events), "drain:", drain)
+    assert public_version() == "bg2"
+
+
+def test_a_killed_deployer_is_settled_and_status_says_both_colours_run(
+    ssh_host: SshHost, app_path: AppPath, proxy_image: str, lab: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    environ = bg_environ(ssh_host, app_path, proxy_image, lock_ttl="3")
+    assert main(["staging", "init"], environ) == 0
+    assert main(["staging", "up", "bg1-lab"], environ) == 0
+    child = subprocess.Popen(
+        [sys.executable, "-m", "deploy", "staging", "up", "bg2-lab"], env={**os.environ, **environ},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.tag == "bg2-lab" and r.outcome is Outcome.STARTED
+                      for r in history_on_host(app_path)):
+            assert time.monotonic() < deadline, "the deploy never started"
+            time.sleep(0.02)
+        time.sleep(0.5)  # green is starting or being checked; blue still serves
+    finally:
+        child.kill()
+        child.wait()
+    time.sleep(3.5)  # the killed deployer's lock expires
+    capsys.readouterr()
+    assert main(["staging", "status", "--json"], environ) == 0
+    status = json.loads(capsys.readouterr().out)
+    last = history_on_host(app_path)[-1]
+    assert (last.tag, last.outcome, last.running_tag) == ("bg2-lab", Outcome.INTERRUPTED,
+                                                          "bg1-lab")
+    assert status["layout"]["serving_colour"] == "blue"
+    assert public_version() == "bg1"
+    states = {c["colour"]: c["state"] for c in status["layout"]["colours"]}
+    if states["green"] == "running":
+        assert "both colours run; only blue serves" in status["layout"]["warnings"][0]
+    assert main(["staging", "up", "bg2-lab"], environ) == 0
+    assert public_version() == "bg2"
+
+
+def test_a_cut_after_the_switch_leaves_the_new_colour_serving_and_history_true(
+    ssh_host: SshHost, app_path: AppPath, proxy_image: str, lab: dict[str, str],
+) -> None:
+    environ = bg_environ(ssh_host, app_path, proxy_image, watch="3", lock_ttl="3")
+    assert main(["staging", "init"], environ) == 0
+    assert main(["staging", "up", "bg1-lab"], environ) == 0
+    with cuttable_proxy(ssh_host.port) as proxy, Traffic() as traffic:
+        known = ssh_host.known_hosts_line.replace(f"]:{ssh_host.port} ", f"]:{proxy.port} ")
+        cut_env = {**environ, "STAGING_SSH_PORT": str(proxy.port), "STAGING_KNOWN_HOSTS": known}
+
+        def switched() -> bool:
+            return any(r.tag == "bg2-lab" and "switch" in dict(r.phases)
+                       for r in history_on_host(app_path))
+
+        def cut_after_switch() -> None:
+            deadline = time.monotonic() + 60
+            while not switched() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            proxy.cut()
+
+        cutter = threading.Thread(target=cut_after_switch, daemon=True)
+        cutter.start()
+        assert main(["staging", "up", "bg2-lab"], cut_env) == 1
+        cutter.join()
+        assert proxy.cut_event.is_set()
+        time.sleep(3.5)
+    assert traffic.failures == {}
+    assert public_version() == "bg2"
+    assert main(["staging", "status"], environ) == 0
+    last = history_on_host(app_path)[-1]
+    assert (last.tag, last.outcome, last.running_tag) == ("bg2-lab", Outcome.INTERRUPTED,
+                                                          "bg2-lab")
