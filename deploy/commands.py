@@ -138,11 +138,23 @@ def make_dirs(app_path: str, *relative: str) -> Command:
     return Command(("mkdir", "-p", *relative), cwd=app_path)
 
 
-def handover(tool: tuple[str, ...], app_path: str, container_id: str) -> Command:
-    """Stop the guide's single container and start the proxy on the port it frees."""
-    script = 'docker stop --timeout 10 "$1" && docker rm "$1" && shift && "$@"'
-    up = (*tool, "up", "-d", "--no-deps", "proxy")
-    return Command(("sh", "-c", script, "handover", container_id, *up), cwd=app_path,
+def compose_create(tool: tuple[str, ...], app_path: str, service: str) -> Command:
+    return compose(tool, app_path, "up", "--no-start", "--no-deps", service)
+
+
+def handover(app_path: str, old_id: str, proxy_id: str) -> Command:
+    """Hand the public port from the guide's container to the (created) proxy container.
+
+    The old container must not come back (`--restart=no`); SIGTERM makes it close its
+    listener at once and finish what it serves; the proxy starts right away (if the port is
+    not free yet, nginx exits and Docker's restart policy retries within ~0.1 s); then the old
+    container is given 10 s to finish and removed. Survives a dropped SSH connection."""
+    script = (
+        'docker update --restart=no "$1" >/dev/null && docker kill --signal TERM "$1" '
+        '>/dev/null && docker start "$2" >/dev/null && docker stop --timeout 10 "$1" '
+        '>/dev/null && docker rm "$1" >/dev/null'
+    )
+    return Command(("sh", "-c", script, "handover", old_id, proxy_id), cwd=app_path,
                    log=SWITCH_LOG)  # fmt: skip
 
 

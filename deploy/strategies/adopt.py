@@ -110,14 +110,17 @@ class Adoption:
                 f"{tag} did not become healthy as {FIRST} ({verdict.last.detail}); the layout "
                 f"was undone and the guide's `{SERVICE}` container still serves."
             )
+        await host.runner.run(cmd.compose_create(host.tool, host.path, "proxy"))
+        found = await host.runner.run(cmd.compose_states(host.tool, host.path))
+        proxy = cmd.parse_compose_states(found.stdout)["proxy"].container_id
         mark = host.clock()
-        await host.runner.run(cmd.handover(host.tool, host.path, container_id))
+        await host.runner.run(cmd.handover(host.path, container_id, proxy))
         phases["handover"] = host.clock() - mark
         await host.record(host.finish(record, Outcome.HEALTHY, f"{tag} adopted as {FIRST}",
                                       phases))  # fmt: skip
         self.changes.append(
             f"started {colour_service(FIRST)} with {tag}, healthy; stopped the guide's "
-            f"`{SERVICE}` container and started the proxy in {phases['handover']:.2f}s"
+            f"`{SERVICE}` container and started the proxy ({phases['handover']:.2f}s)"
         )
 
     async def undo(self) -> None:

@@ -44,6 +44,7 @@ class Traffic:
     versions: Counter[str] = field(default_factory=Counter)
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    outcomes: list[tuple[float, bool]] = field(default_factory=list)
 
     def _loop(self) -> None:
         with httpx.Client(base_url=PUBLIC, timeout=5, trust_env=False) as client:
@@ -53,9 +54,21 @@ class Traffic:
                     self.statuses[str(response.status_code)] += 1
                     if response.status_code == 200 and self.path == "/version":
                         self.versions[str(response.json()["version"])] += 1
+                    self.outcomes.append((time.monotonic(), response.status_code == 200))
                 except httpx.HTTPError as error:
                     self.statuses[type(error).__name__] += 1
+                    self.outcomes.append((time.monotonic(), False))
                 time.sleep(self.pause)
+
+    def longest_outage(self) -> float:
+        """Seconds from the first failure of the longest failing run to the next success."""
+        longest, since = 0.0, None
+        for moment, ok in self.outcomes:
+            if not ok and since is None:
+                since = moment
+            elif ok and since is not None:
+                longest, since = max(longest, moment - since), None
+        return longest
 
     def __enter__(self) -> Traffic:
         self.thread = threading.Thread(target=self._loop, daemon=True)
