@@ -11,7 +11,7 @@ from types import TracebackType
 import httpx
 
 from deploy.ledger import Release, parse_ledger
-from tests.integration.deploy_helpers import target_environ
+from tests.integration.deploy_helpers import longest_outage, target_environ
 from tests.rig.apppath import AppPath
 from tests.rig.sshd import SshHost
 
@@ -61,14 +61,7 @@ class Traffic:
                 time.sleep(self.pause)
 
     def longest_outage(self) -> float:
-        """Seconds from the first failure of the longest failing run to the next success."""
-        longest, since = 0.0, None
-        for moment, ok in self.outcomes:
-            if not ok and since is None:
-                since = moment
-            elif ok and since is not None:
-                longest, since = max(longest, moment - since), None
-        return longest
+        return longest_outage(self.outcomes)
 
     def __enter__(self) -> Traffic:
         self.thread = threading.Thread(target=self._loop, daemon=True)
