@@ -110,11 +110,8 @@ class BlueGreen:
         if verdict_detail is not None:
             await self.fail_before_switch(record, live if live_running else None, verdict_detail,
                                           phases)  # fmt: skip
-        mark = host.clock()
         offset = await self.log_size()
-        await self.switch_to(colour, serving=live if live_running else None, previous=previous)
-        phases["switch"] = host.clock() - mark
-        await host.record(replace(record, phases=tuple(phases.items())))
+        await self.switch_or_fail(record, live if live_running else None, phases)
         if live_running:
             reason = await self.watch(colour, image, offset, phases)
             if reason is not None:
@@ -173,6 +170,23 @@ class BlueGreen:
                    f"before the switch, so no request reached it; {still}.")  # fmt: skip
         await host.record(host.finish(record, Outcome.FAILED, message, phases))
         raise HealthCheckFailed(message)
+
+    async def switch_or_fail(
+        self, record: Release, serving: str | None, phases: dict[str, float]
+    ) -> None:
+        """Switch to the record's colour; if the proxy refuses, record it and remove the colour."""
+        host = self.host
+        mark = host.clock()
+        try:
+            await self.switch_to(record.colour or "?", serving=serving,
+                                 previous=record.previous_tag)  # fmt: skip
+        except ProxyRejected as error:
+            await host.runner.run(cmd.compose_remove(
+                host.tool, host.path, colour_service(record.colour or "?")), check=False)
+            await host.record(host.finish(record, Outcome.FAILED, str(error), phases))
+            raise
+        phases["switch"] = host.clock() - mark
+        await host.record(replace(record, phases=tuple(phases.items())))
 
     async def switch_to(self, colour: str, *, serving: str | None, previous: str | None) -> None:
         """Swap live.upstream and reload nginx; a refused config is put back untouched."""

@@ -131,6 +131,8 @@ def test_a_proxy_that_refuses_its_config_keeps_the_old_colour(
     assert "this" in err  # nginx's own complaint is shown
     assert public_version() == "bg1"
     assert "blue" in (app_path.path / "proxy" / "conf" / "live.upstream").read_text()
+    assert outcomes(app_path)[-1] == ("deploy", "bg2-lab", "failed")
+    assert "proxy refused" in history_on_host(app_path)[-1].message
 
 
 def test_init_adopts_the_running_release_is_idempotent_and_refuses_the_unknown(
