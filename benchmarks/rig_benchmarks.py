@@ -18,7 +18,7 @@ from deploy.deployer import Deployer
 from deploy.errors import HealthCheckFailed
 from deploy.ledger import Kind, Release, parse_ledger
 from deploy.remote import connect
-from tests.integration.deploy_helpers import make_target
+from tests.integration.deploy_helpers import longest_outage, make_target
 from tests.rig.apppath import AppPath
 from tests.rig.images import APP_REPOSITORY, BuildAppImage, fake_commit
 from tests.rig.sshd import SshHost
@@ -72,13 +72,7 @@ class Poller:
         self.thread.join()
 
     def longest_outage(self) -> float:
-        longest, since = 0.0, None
-        for moment, ok in self.results:
-            if not ok and since is None:
-                since = moment
-            elif ok and since is not None:
-                longest, since = max(longest, moment - since), None
-        return longest
+        return longest_outage(self.results)
 
 
 def test_deploy_phases_recovery_and_downtime(

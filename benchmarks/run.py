@@ -1,4 +1,4 @@
-"""Run the rig benchmarks and print their figures: `python benchmarks/run.py`."""
+"""Run the rig benchmarks and print their figures: `python benchmarks/run.py [-k NAME]`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     sys.exit(pytest.main([
-        str(ROOT / "benchmarks" / "rig_benchmarks.py"), "-s", "-q", "-p", "tests.rig.fixtures",
+        str(ROOT / "benchmarks" / "rig_benchmarks.py"),
+        str(ROOT / "benchmarks" / "bluegreen_benchmarks.py"), "-s", "-q",
+        "-p", "tests.rig.fixtures", "-p", "tests.rig.proxy",
         "-p", "no:cacheprovider", "-o", "addopts=", *sys.argv[1:],
     ]))  # fmt: skip

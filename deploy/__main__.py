@@ -1,4 +1,4 @@
-"""CLI: python -m deploy ENV {up,status,history,rollback,lock,unlock}."""
+"""CLI: python -m deploy ENV {init,up,status,history,rollback,lock,unlock}."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
     parser.add_argument("environment", help="staging, production, ... (reads <ENV>_* variables)")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("init", help="turn the app folder into blue-green (idempotent)")
     up = commands.add_parser("up", aliases=["deploy"], help="deploy an image tag")
     up.add_argument("tag", help="image tag, optionally pinned: TAG@sha256:<digest>")
     status = commands.add_parser("status", help="what runs now, its digest and health")
@@ -61,7 +62,10 @@ async def execute(
             check_tag(tag)  # refused before any SSH connection
     async with connect(target) as runner:
         deployer = Deployer(runner, target, who=who, say=lambda line: err.print(f"· {line}"))
-        if args.command in ("up", "deploy"):
+        if args.command == "init":
+            for change in await deployer.init():
+                out.print(f"{target.environment}: {change}")
+        elif args.command in ("up", "deploy"):
             release = await deployer.deploy(args.tag)
             out.print(f"{target.environment}: {release.tag} is running and healthy "
                       f"({release.digest or 'digest unknown'})")
@@ -91,11 +95,25 @@ def show_status(status: Status, as_json: bool, out: Console) -> None:
     health = {True: "healthy", False: "UNHEALTHY", None: "not probed"}[status.healthy]
     out.print(f"{status.environment}: {status.tag or 'nothing running'} — {health}")
     out.print(f"  image:  {status.image or '-'}\n  digest: {status.digest or '-'}")
+    if status.strategy != "recreate":
+        show_layout(status, out)
     if status.lock:
         out.print(f"  locked: by {status.lock.owner} ({status.lock.reason})")
     if status.last_release:
         last = status.last_release
         out.print(f"  last:   {last.kind} {last.tag} → {last.outcome} at {last.started_at}")
+
+
+def show_layout(status: Status, out: Console) -> None:
+    layout = status.layout
+    out.print(f"  strategy: {status.strategy}; proxy {layout.proxy}; "
+              f"serving: {layout.serving_colour or 'nothing'}")
+    for colour in layout.colours:
+        mark = "→" if colour.serving else " "
+        out.print(f"  {mark} {colour.colour:<5} {colour.tag or '-':<24} {colour.state:<8} "
+                  f"{colour.digest or '-'}")
+    for warning in layout.warnings:
+        out.print(f"  warning: {warning}")
 
 
 def show_history(history: list[Release], as_json: bool, out: Console) -> None:
@@ -105,8 +123,10 @@ def show_history(history: list[Release], as_json: bool, out: Console) -> None:
     for release in history:
         out.print(
             f"{release.started_at}  {release.kind:<13} {release.tag:<24} {release.outcome:<12} "
-            f"{release.deployed_by}  {release.message}"
+            f"{release.colour or '':<5} {release.deployed_by}  {release.message}"
         )
+        if release.phases:
+            out.print("    " + "  ".join(f"{name} {sec:.2f}s" for name, sec in release.phases))
 
 
 def _release_json(release: Release | None) -> dict[str, Any] | None:

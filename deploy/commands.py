@@ -49,18 +49,140 @@ def compose_version(tool: tuple[str, ...]) -> Command:
     return Command((*tool, "version", "--short"))
 
 
-def compose(tool: tuple[str, ...], app_path: str, *args: str, tag: str | None = None) -> Command:
-    """`docker compose ARGS` in the app path; `tag` overrides IMAGE_TAG from .env."""
-    env = (("IMAGE_TAG", tag),) if tag is not None else ()
+def compose(
+    tool: tuple[str, ...], app_path: str, *args: str, tag: str | None = None,
+    variable: str = "IMAGE_TAG",
+) -> Command:
+    """`docker compose ARGS` in the app path; `tag` overrides `variable` from .env."""
+    env = ((variable, tag),) if tag is not None else ()
     return Command((*tool, *args), cwd=app_path, env=env)
 
 
-def compose_pull(tool: tuple[str, ...], app_path: str, tag: str) -> Command:
-    return compose(tool, app_path, "pull", SERVICE, tag=tag)
+def compose_pull(
+    tool: tuple[str, ...], app_path: str, tag: str, service: str = SERVICE,
+    variable: str = "IMAGE_TAG",
+) -> Command:
+    return compose(tool, app_path, "pull", service, tag=tag, variable=variable)
 
 
-def compose_config(tool: tuple[str, ...], app_path: str, tag: str | None = None) -> Command:
-    return compose(tool, app_path, "config", tag=tag)
+def compose_config(
+    tool: tuple[str, ...], app_path: str, tag: str | None = None, variable: str = "IMAGE_TAG"
+) -> Command:
+    return compose(tool, app_path, "config", tag=tag, variable=variable)
+
+
+def compose_config_json(
+    tool: tuple[str, ...], app_path: str, tag: str, variable: str
+) -> Command:
+    return compose(tool, app_path, "config", "--format", "json", tag=tag, variable=variable)
+
+
+def parse_service_image(config_json: str, service: str) -> str:
+    """The resolved `image` of one service from `docker compose config --format json`."""
+    services = json.loads(config_json).get("services") or {}
+    image = (services.get(service) or {}).get("image")
+    if not image:
+        raise ValueError(f"`docker compose config` has no image for the service {service!r}")
+    return str(image)
+
+
+def image_present(image: str) -> Command:
+    return Command(("docker", "image", "inspect", "--format", "{{.Id}}", image))
+
+
+def compose_model(tool: tuple[str, ...], app_path: str) -> Command:
+    """The compose file as JSON, variables left as written (what `init` reads)."""
+    return compose(tool, app_path, "config", "--no-interpolate", "--format", "json")
+
+
+def compose_start(tool: tuple[str, ...], app_path: str, service: str) -> Command:
+    """Create or start one service without touching the others; survives a dropped SSH."""
+    return Command((*tool, "up", "-d", "--no-deps", service), cwd=app_path, log=SWITCH_LOG)
+
+
+def compose_stop(tool: tuple[str, ...], app_path: str, service: str, timeout: int) -> Command:
+    """SIGTERM, then SIGKILL after `timeout` s; the container stays (a switch back needs no
+    pull). Survives a dropped SSH connection."""
+    argv = (*tool, "stop", "--timeout", str(timeout), service)
+    return Command(argv, cwd=app_path, log=f"{STATE_DIR}/drain.log")
+
+
+def compose_remove(tool: tuple[str, ...], app_path: str, service: str) -> Command:
+    return compose(tool, app_path, "rm", "--stop", "--force", service)
+
+
+def compose_states(tool: tuple[str, ...], app_path: str) -> Command:
+    return compose(tool, app_path, "ps", "--all", "--format", "json")
+
+
+PROXY_REJECTED = 3  # the exit status of proxy_switch when `nginx -t` refuses the config
+
+
+def proxy_switch(container_id: str) -> Command:
+    """`nginx -t`, then a graceful reload, in one round trip (plain `docker exec`: compose
+    would add ~0.3 s to the switch). Exits PROXY_REJECTED when the config is refused."""
+    script = f"nginx -t -q || exit {PROXY_REJECTED}; exec nginx -s reload"
+    return Command(("docker", "exec", container_id, "sh", "-c", script))
+
+
+def file_size(path: str) -> Command:
+    return Command(("sh", "-c", 'stat -c %s "$1" 2>/dev/null || echo 0', "size", path))
+
+
+def read_from(path: str, offset: int) -> Command:
+    """The bytes of `path` after `offset` (an access log read since a switch)."""
+    return Command(("tail", "-c", f"+{offset + 1}", path))
+
+
+def make_dirs(app_path: str, *relative: str) -> Command:
+    return Command(("mkdir", "-p", *relative), cwd=app_path)
+
+
+def compose_create(tool: tuple[str, ...], app_path: str, service: str) -> Command:
+    return compose(tool, app_path, "up", "--no-start", "--no-deps", service)
+
+
+def handover(app_path: str, old_id: str, proxy_id: str) -> Command:
+    """Hand the public port from the guide's container to the (created) proxy container.
+
+    The old container must not come back (`--restart=no`); SIGTERM makes it close its
+    listener at once and finish what it serves; the proxy starts right away (if the port is
+    not free yet, nginx exits and Docker's restart policy retries within ~0.1 s); then the old
+    container is given 10 s to finish and removed. Survives a dropped SSH connection."""
+    script = (
+        'docker update --restart=no "$1" >/dev/null && docker kill --signal TERM "$1" '
+        '>/dev/null && docker start "$2" >/dev/null && docker stop --timeout 10 "$1" '
+        '>/dev/null && docker rm "$1" >/dev/null'
+    )
+    return Command(("sh", "-c", script, "handover", old_id, proxy_id), cwd=app_path,
+                   log=SWITCH_LOG)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerState:
+    """One service's container as `docker compose ps --all` shows it."""
+
+    service: str
+    state: str  # running, exited, created, ...
+    image: str
+    container_id: str
+
+
+def parse_compose_states(output: str) -> dict[str, ContainerState]:
+    """`ps --format json` output (JSON lines, or one JSON array on older compose)."""
+    text = output.strip()
+    entries: list[dict[str, object]] = []
+    if text.startswith("["):
+        entries = list(json.loads(text))
+    else:
+        entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return {
+        str(entry["Service"]): ContainerState(
+            str(entry["Service"]), str(entry.get("State", "")), str(entry.get("Image", "")),
+            str(entry.get("ID", "")),
+        )
+        for entry in entries
+    }
 
 
 def compose_up(tool: tuple[str, ...], app_path: str, stop_timeout: int | None = None) -> Command:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from deploy.errors import ConfigError, InvalidInput
+from deploy.proxy import DEFAULT_PROXY_IMAGE
 
 ENVIRONMENT_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 HOST_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[?[0-9a-fA-F:]+\]?")
@@ -50,6 +51,21 @@ class HealthPolicy:
     timeout: float = 60.0
 
 
+IMAGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
+LISTEN_PATTERN = re.compile(r"(?:127\.0\.0\.1:|\[::1\]:|0\.0\.0\.0:)?[0-9]{1,5}")
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasePolicy:
+    """How a release replaces the running one: recreate, or blue-green behind a proxy."""
+
+    strategy: str = "recreate"
+    proxy_image: str = DEFAULT_PROXY_IMAGE
+    proxy_listen: str = "8000"  # nginx `listen` on host networking (bridge: always 8000)
+    drain: float = 30.0  # seconds the old colour gets to finish in-flight requests
+    watch: float = 30.0  # seconds the new colour is watched before the old one stops
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """One environment's host and how to deploy there."""
@@ -65,6 +81,7 @@ class Target:
     lock_wait: float = 60.0
     lock_ttl: float = 900.0
     compose: str = "auto"
+    release: ReleasePolicy = ReleasePolicy()
 
     @property
     def prefix(self) -> str:
@@ -95,6 +112,17 @@ def load_target(environment: str, environ: Mapping[str, str]) -> Target:
         lock_wait=float(read.integer("LOCK_WAIT", default=60, low=0, high=3600)),
         lock_ttl=float(read.integer("LOCK_TTL", default=900, low=1, high=86400)),
         compose=read.choice("COMPOSE", ("auto", "v2", "v1"), default="auto"),
+        release=ReleasePolicy(
+            strategy=read.choice("STRATEGY", ("recreate", "blue-green"), default="recreate"),
+            proxy_image=read.optional_matching(
+                "PROXY_IMAGE", IMAGE_PATTERN, "an image reference", DEFAULT_PROXY_IMAGE
+            ),
+            proxy_listen=read.optional_matching(
+                "PROXY_LISTEN", LISTEN_PATTERN, "a port or 127.0.0.1:PORT", "8000"
+            ),
+            drain=float(read.integer("DRAIN", default=30, low=0, high=3600)),
+            watch=float(read.integer("WATCH", default=30, low=0, high=3600)),
+        ),
     )
 
 
@@ -141,6 +169,16 @@ class _Reader:
 
     def matching(self, key: str, pattern: re.Pattern[str], what: str) -> str:
         value = self.required(key)
+        if not pattern.fullmatch(value):
+            raise ConfigError(self.name(key), f"{value!r} is not {what}.")
+        return value
+
+    def optional_matching(
+        self, key: str, pattern: re.Pattern[str], what: str, default: str
+    ) -> str:
+        value = self.optional(key)
+        if value is None:
+            return default
         if not pattern.fullmatch(value):
             raise ConfigError(self.name(key), f"{value!r} is not {what}.")
         return value

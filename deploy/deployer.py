@@ -1,23 +1,23 @@
-"""Orchestration: lock → pull → switch → health → record, or roll back (uses a Runner)."""
+"""Orchestration: lock → settle → the strategy's release → record (uses a Runner)."""
 
 from __future__ import annotations
 
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from deploy import commands as cmd
 from deploy.config import Target, check_tag
 from deploy.errors import (
-    HealthCheckFailed,
+    InvalidInput,
     LockHeld,
     PreflightFailed,
     PullFailed,
     RemoteCommandFailed,
 )
-from deploy.health import Probe, Verdict, wait_healthy
+from deploy.health import wait_healthy
 from deploy.ledger import (
     Kind,
     Lock,
@@ -31,6 +31,8 @@ from deploy.ledger import (
 )
 from deploy.locking import HostLock
 from deploy.remote import Runner
+from deploy.strategies import Layout, Strategy, strategy_for
+from deploy.strategies.adopt import Adoption
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +47,8 @@ class Status:
     health_detail: str
     lock: Lock | None
     last_release: Release | None
-
-
-UNHEALTHY_STOP_TIMEOUT = 2  # seconds a release that failed its health check gets to stop
+    strategy: str = "recreate"
+    layout: Layout = field(default_factory=Layout)
 
 
 def tag_of(image: str) -> str | None:
@@ -82,8 +83,9 @@ class Deployer:
         self.clock = clock
         self.path = target.app_path
         self.tool: tuple[str, ...] = cmd.COMPOSE_V2
+        self.strategy: Strategy = strategy_for(self)
         self.host_lock = HostLock(
-            runner, self._file(cmd.LOCK_FILE), who=who, environment=target.environment,
+            runner, self.file(cmd.LOCK_FILE), who=who, environment=target.environment,
             ttl=target.lock_ttl, wait=target.lock_wait, say=say, clock=clock,
         )  # fmt: skip
 
@@ -94,7 +96,7 @@ class Deployer:
         await self.prepare()
         async with self.host_lock.held():
             await self.reconcile()
-            return await self._deploy_locked(tag, kind)
+            return await self.strategy.release(tag, kind, await self.running_tag())
 
     async def rollback(self, to: str | None = None) -> Release:
         if to is not None:
@@ -105,7 +107,19 @@ class Deployer:
             history = await self.history()
             tag = rollback_target(history, await self.running_tag(), to)
             self.say(f"rolling back to {tag}")
-            return await self._deploy_locked(tag, Kind.ROLLBACK)
+            return await self.strategy.release(tag, Kind.ROLLBACK, await self.running_tag())
+
+    async def init(self) -> list[str]:
+        """Turn the app folder into blue-green (idempotent); what changed, one line each."""
+        if self.target.release.strategy != "blue-green":
+            raise InvalidInput(
+                f"init sets up blue-green: set {self.target.prefix}_STRATEGY=blue-green "
+                "(it is recreate now)."
+            )
+        await self.prepare()
+        async with self.host_lock.held():
+            await self.reconcile()
+            return await Adoption(self).run()
 
     async def status(self, *, probe: bool = True) -> Status:
         await self.prepare()
@@ -132,10 +146,12 @@ class Deployer:
             health_detail=detail,
             lock=await self.host_lock.read(),
             last_release=next(reversed(await self.history()), None),
+            strategy=self.strategy.name,
+            layout=await self.strategy.layout(),
         )
 
     async def history(self) -> list[Release]:
-        return parse_ledger(await self.runner.read_file(self._file(cmd.LEDGER_FILE)) or "")
+        return parse_ledger(await self.runner.read_file(self.file(cmd.LEDGER_FILE)) or "")
 
     async def lock(self, reason: str) -> Lock:
         """Take the lock and keep it (for maintenance) until `unlock`."""
@@ -146,81 +162,41 @@ class Deployer:
         """Remove the lock whoever holds it; returns what was removed."""
         return await self.host_lock.remove()
 
-    # -- the deploy itself ---------------------------------------------------------------
+    # -- helpers the strategies share ---------------------------------------------------
 
-    async def _deploy_locked(self, tag: str, kind: Kind) -> Release:
-        previous = await self.running_tag()
-        image = await self.resolve_image(tag)
-        phases: dict[str, float] = {}
-        started = self.clock()
-        record = self._started(kind, tag, image, previous)
-        self.say(f"pulling {image}")
+    async def pull(
+        self, record: Release, phases: dict[str, float], command: cmd.Command | None = None
+    ) -> Release:
+        """Pull the record's image (nothing changes on failure); record the digest."""
+        previous = record.previous_tag
+        self.say(f"pulling {record.image}")
+        mark = self.clock()
         try:
-            await self.runner.run(cmd.compose_pull(self.tool, self.path, tag))
+            await self.runner.run(command or cmd.compose_pull(self.tool, self.path, record.tag))
         except RemoteCommandFailed as error:
-            failed = self._finish(record, Outcome.PULL_FAILED, f"pull failed: {error}", phases)
+            failed = self.finish(record, Outcome.PULL_FAILED, f"pull failed: {error}", phases)
             await self.record(failed)
             raise PullFailed(
-                f"Could not pull {image}; nothing was changed, {previous or 'nothing'} "
+                f"Could not pull {record.image}; nothing was changed, {previous or 'nothing'} "
                 f"still runs. {error}"
             ) from error
-        phases["pull"] = self.clock() - started
-        record = replace(record, digest=await self.digest(image))
+        phases["pull"] = self.clock() - mark
+        record = replace(record, digest=await self.digest(record.image))
         await self.record(record)
-        verdict = await self.switch_and_check(tag, image, phases)
-        if verdict.healthy:
-            done = self._finish(record, Outcome.HEALTHY, f"{tag} is healthy", phases)
-            await self.record(done)
-            self.say(f"{tag} is healthy ({verdict.seconds:.1f}s)")
-            return done
-        message = f"{tag} did not become healthy: {verdict.last.detail}"
-        await self.record(self._finish(record, Outcome.FAILED, message, phases))
-        self.say(message)
-        raise HealthCheckFailed(await self._recover(previous, message))
+        return record
 
-    async def switch_and_check(
-        self, tag: str, image: str, phases: dict[str, float], *, stop_timeout: int | None = None
-    ) -> Verdict:
-        """Write IMAGE_TAG, recreate the service, and wait until *this* image answers."""
-        env_path = self._file(cmd.ENV_FILE)
+    async def set_env(self, key: str, value: str) -> None:
+        """Set KEY=VALUE in the app's .env atomically, keeping every other line."""
+        env_path = self.file(cmd.ENV_FILE)
         current = await self.runner.read_file(env_path) or ""
-        await self.runner.write_file(env_path, cmd.set_env_value(current, "IMAGE_TAG", tag))
-        self.say(f"switching to {tag}")
-        mark = self.clock()
-        up = cmd.compose_up(self.tool, self.path, stop_timeout)
-        switched = await self.runner.run(up, check=False)
-        phases["switch"] = self.clock() - mark
-        if not switched.ok:
-            log = await self.runner.read_file(self._file(cmd.SWITCH_LOG)) or ""
-            detail = log.strip().splitlines()[-1:] or [f"exit {switched.exit_status}"]
-            return Verdict(False, 0.0, 0, Probe(ok=False, detail=f"switch failed: {detail[0]}"))
-        mark = self.clock()
-        self.say(f"health-checking {tag} ({self.target.health.successes} passes needed)")
-        commit = await self.revision(image)
-        async with self.runner.forward_port(self.target.health.port) as port:
-            verdict = await wait_healthy(port, self.target.health, expect_commit=commit)
-        phases["healthy"] = self.clock() - mark
-        return verdict
+        await self.runner.write_file(env_path, cmd.set_env_value(current, key, value))
 
-    async def _recover(self, previous: str | None, message: str) -> str:
-        """Roll back after a failed health check; the message says what runs now."""
-        if previous is None:
-            return f"{message}. No earlier release to roll back to; it is still running."
-        self.say(f"rolling back to {previous}")
-        mark = self.clock()
-        image = await self.resolve_image(previous)
-        record = self._started(Kind.AUTO_ROLLBACK, previous, image)
-        record = replace(record, digest=await self.digest(image))
-        await self.record(record)
-        phases: dict[str, float] = {}
-        verdict = await self.switch_and_check(
-            previous, image, phases, stop_timeout=UNHEALTHY_STOP_TIMEOUT
-        )
-        phases["recovery"] = self.clock() - mark
-        outcome = Outcome.HEALTHY if verdict.healthy else Outcome.FAILED
-        state = "healthy" if verdict.healthy else f"NOT healthy ({verdict.last.detail})"
-        await self.record(self._finish(record, outcome, f"rolled back; {state}", phases))
-        return f"{message}. Rolled back: {previous} is running and {state}."
+    async def env_values(self) -> dict[str, str]:
+        return cmd.parse_env_file(await self.runner.read_file(self.file(cmd.ENV_FILE)) or "")
+
+    async def last_log_line(self, relative: str, default: str) -> str:
+        log = await self.runner.read_file(self.file(relative)) or ""
+        return (log.strip().splitlines()[-1:] or [default])[0]
 
     # -- host state ----------------------------------------------------------------------
 
@@ -257,19 +233,18 @@ class Deployer:
             await self.record(mark_interrupted(release, running, now_iso()))
 
     async def running_image(self) -> str | None:
-        found = await self.runner.run(cmd.compose_container_id(self.tool, self.path), check=False)
-        container = found.stdout.strip().splitlines()
-        if not found.ok or not container:
-            return None
-        image = await self.runner.run(cmd.container_image(container[0]), check=False)
+        return await self.strategy.serving_image()
+
+    async def container_image(self, container_id: str) -> str | None:
+        image = await self.runner.run(cmd.container_image(container_id), check=False)
         return image.stdout.strip() or None if image.ok else None
 
     async def running_tag(self) -> str | None:
         image = await self.running_image()
         return tag_of(image) if image else None
 
-    async def resolve_image(self, tag: str) -> str:
-        config = await self.runner.run(cmd.compose_config(self.tool, self.path, tag))
+    async def resolve_image(self, tag: str, variable: str = "IMAGE_TAG") -> str:
+        config = await self.runner.run(cmd.compose_config(self.tool, self.path, tag, variable))
         return cmd.parse_compose_image(config.stdout)
 
     async def digest(self, image: str) -> str | None:
@@ -281,18 +256,18 @@ class Deployer:
         return cmd.parse_revision(found.stdout) if found.ok else None
 
     async def record(self, release: Release) -> None:
-        path = self._file(cmd.LEDGER_FILE)
+        path = self.file(cmd.LEDGER_FILE)
         text = await self.runner.read_file(path) or ""
         await self.runner.write_file(path, append_record(text, release))
 
-    def _started(self, kind: Kind, tag: str, image: str, previous: str | None = None) -> Release:
+    def started(self, kind: Kind, tag: str, image: str, previous: str | None = None) -> Release:
         return Release(
             id=secrets.token_hex(6), kind=kind, tag=tag, image=image, digest=None,
             outcome=Outcome.STARTED, started_at=now_iso(), finished_at=None,
             deployed_by=self.who, previous_tag=previous,
         )  # fmt: skip
 
-    def _finish(
+    def finish(
         self, record: Release, outcome: Outcome, message: str, phases: dict[str, float]
     ) -> Release:
         rounded = tuple((name, round(seconds, 3)) for name, seconds in phases.items())
@@ -300,5 +275,5 @@ class Deployer:
             record, outcome=outcome, finished_at=now_iso(), message=message, phases=rounded
         )
 
-    def _file(self, relative: str) -> str:
+    def file(self, relative: str) -> str:
         return f"{self.path}/{relative}"

@@ -8,7 +8,9 @@
     ├── LockHeld                 another deployer holds the host's lock
     ├── PreflightFailed          the host is not ready (no app path, no compose file)
     ├── PullFailed               the new image could not be pulled; nothing changed
-    ├── HealthCheckFailed        the new release never became healthy (rolled back)
+    ├── HealthCheckFailed        the new release never became healthy, or degraded (rolled back)
+    ├── ProxyRejected            the proxy refused its new config; the old colour still serves
+    ├── InitRefused              init met a compose file it does not understand; nothing changed
     └── NothingToRollBack        no earlier release to go back to
 """
 
@@ -60,6 +62,14 @@ class PullFailed(DeployError):
 
 class HealthCheckFailed(DeployError):
     """The new release did not become healthy."""
+
+
+class ProxyRejected(DeployError):
+    """The proxy refused the new config (`nginx -t`); it kept serving the old colour."""
+
+
+class InitRefused(DeployError):
+    """`init` did not understand the app folder; it changed nothing."""
 
 
 class NothingToRollBack(DeployError):

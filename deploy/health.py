@@ -55,6 +55,12 @@ async def probe(client: httpx.AsyncClient, url: str, expect_commit: str | None =
     return Probe(ok=True, detail="ok", identity={k: str(v) for k, v in body.items()})
 
 
+async def probe_port(local_port: int, path: str, expect_commit: str | None = None) -> Probe:
+    """One probe of 127.0.0.1:`local_port` (a forwarded port) with a short timeout."""
+    async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+        return await probe(client, f"http://127.0.0.1:{local_port}{path}", expect_commit)
+
+
 async def wait_healthy(
     local_port: int,
     policy: HealthPolicy,

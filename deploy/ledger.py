@@ -23,7 +23,8 @@ class Outcome(StrEnum):
 class Kind(StrEnum):
     DEPLOY = "deploy"
     ROLLBACK = "rollback"  # asked for by a person
-    AUTO_ROLLBACK = "auto_rollback"  # after a failed health check
+    ADOPT = "adopt"  # `init` took the running release over as the first colour
+    AUTO_ROLLBACK = "auto_rollback"  # after a failed health check, or a failed watch
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Release:
     running_tag: str | None = None
     message: str = ""
     phases: tuple[tuple[str, float], ...] = ()
+    colour: str | None = None  # blue-green: the colour this release was started as
 
     def to_line(self) -> str:
         data = asdict(self)
@@ -66,6 +68,7 @@ class Release:
             running_tag=data.get("running_tag"),
             message=str(data.get("message", "")),
             phases=phases,
+            colour=data.get("colour"),
         )
 
 

@@ -45,6 +45,17 @@ def served_version(url: str = "http://127.0.0.1:8000/version") -> str | None:
     return str(response.json()["version"]) if response.status_code == 200 else None
 
 
+def longest_outage(outcomes: list[tuple[float, bool]]) -> float:
+    """Seconds from the first failure of the longest failing run to the next success."""
+    longest, since = 0.0, None
+    for moment, ok in outcomes:
+        if not ok and since is None:
+            since = moment
+        elif ok and since is not None:
+            longest, since = max(longest, moment - since), None
+    return longest
+
+
 @dataclass
 class CuttableProxy:
     """A TCP proxy on 127.0.0.1 in front of sshd whose connections the test can cut."""

@@ -156,6 +156,18 @@ def context_tarball(root: Path) -> bytes:
     return buffer.getvalue()
 
 
+def dockerfile_tar(dockerfile: str, files: dict[str, str] | None = None) -> bytes:
+    """A build context holding only a Dockerfile (and small text files)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, text in {"Dockerfile": dockerfile, **(files or {})}.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 def fake_commit(version: str) -> str:
     return hashlib.sha1(f"shipyard-rig {version}".encode()).hexdigest()
 
@@ -200,13 +212,7 @@ class AppImageBuilder:
         broken = f"shipyard-rig/app:{version}-broken"
         entrypoint = json.dumps(["python3", "-c", BROKEN_SERVER])
         dockerfile = f"FROM {good}\nENTRYPOINT {entrypoint}\nCMD []\n"
-        tar = io.BytesIO()
-        with tarfile.open(fileobj=tar, mode="w") as archive:
-            data = dockerfile.encode()
-            info = tarfile.TarInfo("Dockerfile")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        docker_build(["--tag", broken], context_tar=tar.getvalue())
+        docker_build(["--tag", broken], context_tar=dockerfile_tar(dockerfile))
         return broken
 
 

@@ -27,6 +27,21 @@ V2, V1 = cmd.COMPOSE_V2, cmd.COMPOSE_V1
          (("IMAGE_TAG", "v2"),)),
         (cmd.compose_container_id(V2, "/a"), ("docker", "compose", "ps", "-q", "api"), "/a", ()),
         (cmd.compose_version(V1), ("docker-compose", "version", "--short"), None, ()),
+        (cmd.compose_pull(V2, "/a", "v2", "api-green", "GREEN_TAG"),
+         ("docker", "compose", "pull", "api-green"), "/a", (("GREEN_TAG", "v2"),)),
+        (cmd.compose_start(V2, "/a", "api-blue"),
+         ("docker", "compose", "up", "-d", "--no-deps", "api-blue"), "/a", ()),
+        (cmd.compose_stop(V2, "/a", "api-blue", 30),
+         ("docker", "compose", "stop", "--timeout", "30", "api-blue"), "/a", ()),
+        (cmd.compose_model(V2, "/a"),
+         ("docker", "compose", "config", "--no-interpolate", "--format", "json"), "/a", ()),
+        (cmd.compose_states(V2, "/a"),
+         ("docker", "compose", "ps", "--all", "--format", "json"), "/a", ()),
+        (cmd.proxy_switch("c0ffee"),
+         ("docker", "exec", "c0ffee", "sh", "-c",
+          "nginx -t -q || exit 3; exec nginx -s reload"), None, ()),
+        (cmd.read_from("/a/proxy/logs/access.log", 10),
+         ("tail", "-c", "+11", "/a/proxy/logs/access.log"), None, ()),
         (cmd.container_image("abc"),
          ("docker", "inspect", "--format", "{{.Config.Image}}", "abc"), None, ()),
         (cmd.image_repo_digests("r/app:v1"),
@@ -106,3 +121,35 @@ def test_set_env_value_keeps_other_lines() -> None:
     )
     assert cmd.set_env_value("A=1", "IMAGE_TAG", "v1") == "A=1\nIMAGE_TAG=v1\n"
     assert cmd.parse_env_file(cmd.set_env_value("", "IMAGE_TAG", "v3")) == {"IMAGE_TAG": "v3"}
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        '{"Service":"api-blue","State":"running","Image":"r/app:v1","ID":"b1"}\n'
+        '{"Service":"proxy","State":"exited","Image":"nginx","ID":"p1"}\n',
+        '[{"Service":"api-blue","State":"running","Image":"r/app:v1","ID":"b1"},'
+        '{"Service":"proxy","State":"exited","Image":"nginx","ID":"p1"}]',
+    ],
+)
+def test_compose_states_in_both_output_shapes(output: str) -> None:
+    states = cmd.parse_compose_states(output)
+    assert states == {
+        "api-blue": cmd.ContainerState("api-blue", "running", "r/app:v1", "b1"),
+        "proxy": cmd.ContainerState("proxy", "exited", "nginx", "p1"),
+    }
+    assert cmd.parse_compose_states("") == {}
+
+
+def test_service_image_from_config_json() -> None:
+    config = '{"services": {"api-blue": {"image": "r/app:v1"}, "api-green": {"image": "r/app:v2"}}}'
+    assert cmd.parse_service_image(config, "api-green") == "r/app:v2"
+    with pytest.raises(ValueError, match="proxy"):
+        cmd.parse_service_image(config, "proxy")
+
+
+def test_the_switch_log_lines_survive_a_cut() -> None:
+    assert shell_line(cmd.compose_stop(V2, "/a", "api-blue", 2)) == (
+        "cd /a && setsid -w docker compose stop --timeout 2 api-blue </dev/null "
+        ">.deploy/drain.log 2>&1"
+    )

@@ -91,3 +91,25 @@ def test_bad_environment_name() -> None:
 def test_secret_hides_itself() -> None:
     secret = Secret("s3cr3t")
     assert "s3cr3t" not in f"{secret} {secret!r} {[secret]}"
+
+
+def test_release_policy_defaults_and_settings() -> None:
+    default = load_target("staging", GOOD).release
+    assert (default.strategy, default.proxy_image, default.proxy_listen, default.drain,
+            default.watch) == ("recreate", "nginx:1.28.0", "8000", 30.0, 30.0)
+    chosen = load_target("staging", {
+        **GOOD, "STAGING_STRATEGY": "blue-green", "STAGING_PROXY_IMAGE": "local/proxy:nginx",
+        "STAGING_PROXY_LISTEN": "127.0.0.1:8000", "STAGING_DRAIN": "5", "STAGING_WATCH": "0",
+    }).release
+    assert (chosen.strategy, chosen.proxy_image, chosen.proxy_listen, chosen.drain,
+            chosen.watch) == ("blue-green", "local/proxy:nginx", "127.0.0.1:8000", 5.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("STAGING_STRATEGY", "canary"), ("STAGING_PROXY_IMAGE", "nginx;rm -rf /"),
+     ("STAGING_PROXY_LISTEN", "10.0.0.1:80"), ("STAGING_DRAIN", "-1"), ("STAGING_WATCH", "1h")],
+)
+def test_bad_release_settings_are_named(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_target("staging", {**GOOD, variable: value})

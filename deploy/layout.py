@@ -1,0 +1,125 @@
+"""Pure: the guide's compose model (`docker compose config --format json`) → a blue-green one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from deploy.errors import InitRefused
+from deploy.proxy import COLOUR_PORTS, COLOURS, CONF_DIR, DEFAULT_PROXY_IMAGE, LOG_DIR
+
+SERVICE = "api"
+MARKER = "# shipyard blue-green layout"
+TAG_VARIABLE = "IMAGE_TAG"
+# Keys of the guide's service carried to both colours unchanged.
+CARRIED = ("restart", "environment", "env_file", "volumes", "labels", "logging", "command",
+           "entrypoint", "user", "working_dir", "stop_signal", "ulimits")  # fmt: skip
+# Keys the layout replaces: each colour gets its own image tag, port and health check.
+REPLACED = ("image", "ports", "network_mode", "healthcheck", "container_name", "expose")
+
+
+def colour_service(colour: str) -> str:
+    return f"{SERVICE}-{colour}"
+
+
+def tag_variable(colour: str) -> str:
+    return f"{colour.upper()}_TAG"
+
+
+@dataclass(frozen=True, slots=True)
+class GuideService:
+    """What the layout keeps of the guide's `api` service."""
+
+    image: str  # with ${IMAGE_TAG...} in it
+    host_network: bool
+    public_port: int
+    carried: tuple[tuple[str, Any], ...]
+
+
+def is_blue_green(model: dict[str, Any]) -> bool:
+    services = model.get("services") or {}
+    return {"proxy", *map(colour_service, COLOURS)} <= set(services)
+
+
+def understand(model: dict[str, Any], app_path: str) -> GuideService:
+    """The guide's single `api` service, or InitRefused naming everything not understood."""
+    services = model.get("services") or {}
+    problems: list[str] = []
+    if set(services) != {SERVICE}:
+        problems.append(f"expected exactly one service `{SERVICE}`, found {sorted(services)}")
+    api = services.get(SERVICE) or {}
+    unknown = sorted(set(api) - set(CARRIED) - set(REPLACED))
+    if unknown:
+        problems.append(f"`{SERVICE}` uses keys this layout does not carry: {', '.join(unknown)}")
+    image = str(api.get("image", ""))
+    if image.count("${" + TAG_VARIABLE) != 1:
+        problems.append(f"`{SERVICE}.image` must use ${{{TAG_VARIABLE}}} once, got {image!r}")
+    host_network = api.get("network_mode") == "host"
+    ports = api.get("ports") or []
+    if not host_network and len(ports) != 1:
+        problems.append(f"`{SERVICE}` must publish exactly one port (or use host networking)")
+    if problems:
+        raise InitRefused(
+            "The compose file is not the guide's single-service file, so init changed nothing: "
+            + "; ".join(problems) + "."
+        )
+    public = int(ports[0].get("published") or 8000) if ports else 8000
+    carried = tuple((key, _relative(api[key], app_path) if key == "volumes" else api[key])
+                    for key in CARRIED if key in api)  # fmt: skip
+    return GuideService(image, host_network, public, carried)
+
+
+def _relative(volumes: list[Any], app_path: str) -> list[Any]:
+    """Bind sources inside the app folder written as ./relative (the folder may move)."""
+    out = []
+    for volume in volumes:
+        if isinstance(volume, dict) and str(volume.get("source", "")).startswith(app_path + "/"):
+            volume = {**volume, "source": "." + str(volume["source"])[len(app_path) :]}
+        out.append(volume)
+    return out
+
+
+def compose_text(guide: GuideService) -> str:
+    """docker-compose.yml for the proxy and two colours (YAML; values in JSON flow style)."""
+    lines = [
+        f"{MARKER}: written by `python -m deploy ENV init`.",
+        "# The proxy owns the public port; api-blue and api-green run side by side behind it.",
+        "# The deployer sets BLUE_TAG / GREEN_TAG in .env and swaps proxy/conf/live.upstream.",
+        "services:",
+        "  proxy:",
+        f'    image: "${{PROXY_IMAGE:-{DEFAULT_PROXY_IMAGE}}}"',
+        '    restart: "always"',
+        f'    volumes: ["./{CONF_DIR}:/etc/nginx/conf.d:ro", "./{LOG_DIR}:/var/log/shipyard"]',
+    ]
+    if guide.host_network:
+        lines.append('    network_mode: "host"')
+    else:
+        lines.append(f'    ports: ["{guide.public_port}:8000"]')
+    for colour in COLOURS:
+        lines += _colour_lines(guide, colour)
+    return "\n".join(lines) + "\n"
+
+
+def _colour_lines(guide: GuideService, colour: str) -> list[str]:
+    port = COLOUR_PORTS[colour]
+    image = guide.image.replace("${" + TAG_VARIABLE, "${" + tag_variable(colour))
+    lines = [f"  {colour_service(colour)}:", f"    image: {json.dumps(image)}"]
+    for key, value in guide.carried:
+        if key == "environment":
+            value = _with_port(value, port if guide.host_network else 8000)
+        lines.append(f"    {key}: {json.dumps(value)}")
+    if "environment" not in dict(guide.carried):
+        lines.append(f'    environment: ["PORT={port if guide.host_network else 8000}"]')
+    if guide.host_network:
+        lines.append('    network_mode: "host"')
+    else:  # the deployer health-checks a colour directly, before the proxy sends it anything
+        lines.append(f'    ports: ["127.0.0.1:{port}:8000"]')
+    return lines
+
+
+def _with_port(environment: Any, port: int) -> Any:
+    if isinstance(environment, dict):
+        return {**environment, "PORT": str(port)}
+    kept = [entry for entry in environment if not str(entry).startswith("PORT=")]
+    return [*kept, f"PORT={port}"]

@@ -1,0 +1,152 @@
+"""Pure: nginx config text from colours and ports; access-log lines → per-colour stats."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+COLOURS = ("blue", "green")
+COLOUR_PORTS = {"blue": 8001, "green": 8002}  # on host networking; 8000 inside a bridge
+PROXY_DIR = "proxy"
+CONF_DIR = f"{PROXY_DIR}/conf"  # mounted (the folder, not the files) at /etc/nginx/conf.d
+LOG_DIR = f"{PROXY_DIR}/logs"  # mounted at /var/log/shipyard
+SITE_FILE = f"{CONF_DIR}/shipyard.conf"
+LIVE_FILE = f"{CONF_DIR}/live.upstream"  # not *.conf: included once, by shipyard.conf
+ACCESS_LOG = f"{LOG_DIR}/access.log"
+DEFAULT_PROXY_IMAGE = "nginx:1.28.0"
+LOG_FORMAT_NAME = "shipyard"
+# One line per answer: time, colour, status, seconds, upstream, request line (tab-separated).
+LOG_FIELDS = ("$msec", "$shipyard_colour", "$status", "$request_time", "$upstream_addr",
+              "$request")  # fmt: skip
+
+
+def other(colour: str) -> str:
+    """blue ↔ green."""
+    return COLOURS[1 - COLOURS.index(colour)]
+
+
+def upstream_address(colour: str, *, host_network: bool) -> str:
+    """Where the proxy reaches a colour: a loopback port, or the service name on a bridge."""
+    if host_network:
+        return f"127.0.0.1:{COLOUR_PORTS[colour]}"
+    return f"api-{colour}:8000"
+
+
+def live_upstream(colour: str, *, host_network: bool) -> str:
+    """The included file that says which colour serves; swapped whole, then `nginx -s reload`."""
+    return (
+        f"# Written by the deployer: {colour} serves. Swapped atomically at each switch.\n"
+        f'map $host $shipyard_colour {{ default "{colour}"; }}\n'
+        f"upstream shipyard_live {{\n"
+        f"    server {upstream_address(colour, host_network=host_network)} max_fails=0;\n"
+        f"}}\n"
+    )
+
+
+def site_config(listen: str) -> str:
+    """The server block: log format, the live upstream, generous timeouts for streams."""
+    fields = "\\t".join(LOG_FIELDS)
+    return (
+        "# Written by `python -m deploy ENV init`; the live colour is in live.upstream.\n"
+        f"log_format {LOG_FORMAT_NAME} \"{fields}\";\n"
+        "include /etc/nginx/conf.d/live.upstream;\n"
+        "server {\n"
+        f"    listen {listen};\n"
+        f"    access_log /var/log/shipyard/access.log {LOG_FORMAT_NAME};\n"
+        "    location / {\n"
+        "        proxy_pass http://shipyard_live;\n"
+        "        proxy_http_version 1.1;\n"
+        "        proxy_set_header Host $host;\n"
+        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        "        proxy_set_header X-Forwarded-Proto $scheme;\n"
+        "        proxy_buffering off;  # server-sent events reach the client as they come\n"
+        "        proxy_read_timeout 1h;\n"
+        "    }\n"
+        "}\n"
+    )
+
+
+_LIVE = re.compile(r'\$shipyard_colour\s*\{\s*default\s+"(blue|green)"')
+
+
+def parse_live_colour(text: str | None) -> str | None:
+    """The colour a live.upstream file sends traffic to, or None when it is not ours."""
+    match = _LIVE.search(text or "")
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One access-log line: which colour answered, how, and how long it took."""
+
+    at: float
+    colour: str
+    status: int
+    seconds: float
+    request: str
+
+
+@dataclass(frozen=True, slots=True)
+class ColourStats:
+    """What the proxy saw of one colour."""
+
+    requests: int = 0
+    errors: int = 0  # 5xx (including the proxy's own 502/504 when the colour failed)
+    slowest: float = 0.0
+
+    @property
+    def error_ratio(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+
+def parse_access_line(line: str) -> Answer | None:
+    """A line in the `shipyard` log format, or None (torn line, other format)."""
+    parts = line.rstrip("\n").split("\t")
+    if len(parts) != len(LOG_FIELDS):
+        return None
+    at, colour, status, seconds, _upstream, request = parts
+    try:
+        return Answer(float(at), colour, int(status), float(seconds), request)
+    except ValueError:
+        return None
+
+
+def colour_stats(lines: Iterable[str]) -> dict[str, ColourStats]:
+    """Access-log lines → requests, 5xx answers and the slowest answer, per colour."""
+    stats: dict[str, ColourStats] = {}
+    for line in lines:
+        answer = parse_access_line(line)
+        if answer is None:
+            continue
+        seen = stats.get(answer.colour, ColourStats())
+        stats[answer.colour] = ColourStats(
+            requests=seen.requests + 1,
+            errors=seen.errors + (answer.status >= 500),
+            slowest=max(seen.slowest, answer.seconds),
+        )
+    return stats
+
+
+@dataclass(frozen=True, slots=True)
+class WatchPolicy:
+    """When a freshly switched colour counts as degraded."""
+
+    max_error_ratio: float = 0.05  # more than 5 % of its answers are 5xx ...
+    min_errors: int = 3  # ... and at least this many (one stray 500 is not a verdict)
+    failed_probes: int = 2  # or this many /health probes in a row fail
+
+
+def watch_verdict(
+    stats: ColourStats, probe_results: list[bool], policy: WatchPolicy
+) -> str | None:
+    """None while the colour looks fine; else the reason to switch back."""
+    recent = probe_results[-policy.failed_probes :]
+    if len(recent) == policy.failed_probes and not any(recent):
+        return f"{policy.failed_probes} health probes in a row failed"
+    if stats.errors >= policy.min_errors and stats.error_ratio > policy.max_error_ratio:
+        return (
+            f"{stats.errors} of {stats.requests} answers through the proxy were 5xx "
+            f"({stats.error_ratio:.0%} > {policy.max_error_ratio:.0%})"
+        )
+    return None

@@ -1,0 +1,60 @@
+"""How a release replaces the running one: one Strategy protocol, one module per strategy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from deploy.ledger import Kind, Release
+
+if TYPE_CHECKING:
+    from deploy.deployer import Deployer
+
+
+@dataclass(frozen=True, slots=True)
+class ColourState:
+    """One colour of a blue-green setup as `status` shows it."""
+
+    colour: str
+    tag: str | None
+    image: str | None
+    digest: str | None
+    state: str  # running, exited, absent, ...
+    serving: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What a strategy sees on the host beyond the serving image."""
+
+    serving_colour: str | None = None
+    colours: tuple[ColourState, ...] = ()
+    proxy: str = "-"
+    warnings: tuple[str, ...] = ()
+
+
+class Strategy(Protocol):
+    """What the deployer asks of a strategy; each method runs with the host's lock held,
+    except `serving_image` and `layout`, which only read."""
+
+    name: str
+
+    async def serving_image(self) -> str | None:
+        """The image that answers the public port now."""
+        ...
+
+    async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
+        """Bring `tag` into service; record every phase; raise a DeployError on failure
+        after leaving a known release serving."""
+        ...
+
+    async def layout(self) -> Layout: ...
+
+
+def strategy_for(deployer: Deployer) -> Strategy:
+    from deploy.strategies.bluegreen import BlueGreen
+    from deploy.strategies.recreate import Recreate
+
+    if deployer.target.release.strategy == "blue-green":
+        return BlueGreen(deployer)
+    return Recreate(deployer)

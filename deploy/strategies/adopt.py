@@ -1,0 +1,132 @@
+"""`init`: the guide's app folder → blue-green, the running release adopted as blue."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from deploy import commands as cmd
+from deploy.errors import HealthCheckFailed
+from deploy.health import wait_healthy
+from deploy.layout import (
+    SERVICE,
+    GuideService,
+    colour_service,
+    compose_text,
+    is_blue_green,
+    tag_variable,
+    understand,
+)
+from deploy.ledger import Kind, Outcome
+from deploy.proxy import (
+    COLOUR_PORTS,
+    CONF_DIR,
+    LIVE_FILE,
+    LOG_DIR,
+    SITE_FILE,
+    live_upstream,
+    site_config,
+)
+
+if TYPE_CHECKING:
+    from deploy.deployer import Deployer
+
+ASIDE = f"{cmd.STATE_DIR}/recreate"  # the guide's files, kept to go back by hand
+OVERRIDES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yml",
+             "docker-compose.override.yaml")  # fmt: skip
+FIRST = "blue"
+
+
+class Adoption:
+    """Turns one app folder into blue-green; every change is reported in `changes`."""
+
+    def __init__(self, deployer: Deployer) -> None:
+        self.host = deployer
+        self.changes: list[str] = []
+
+    async def run(self) -> list[str]:
+        host = self.host
+        found = await host.runner.run(cmd.compose_model(host.tool, host.path))
+        model = json.loads(found.stdout)
+        if is_blue_green(model):
+            await self.ensure_site()
+            return self.changes or ["already blue-green; nothing changed"]
+        guide = understand(model, host.path)  # refuses before anything changes
+        ids = await host.runner.run(cmd.compose_container_id(host.tool, host.path), check=False)
+        running = next(iter(ids.stdout.split()), None) if ids.ok else None
+        image = await host.container_image(running) if running else None
+        await self.write_layout(guide)
+        if running and image:
+            await self.adopt(running, image)
+        else:
+            self.changes.append("nothing was running: the first deploy starts blue and the proxy")
+        return self.changes
+
+    async def ensure_site(self) -> None:
+        host = self.host
+        listen = self.listen(await host.runner.read_file(host.file(LIVE_FILE)))
+        wanted = site_config(listen)
+        if await host.runner.read_file(host.file(SITE_FILE)) != wanted:
+            await host.runner.write_file(host.file(SITE_FILE), wanted)
+            self.changes.append(f"wrote {SITE_FILE}")
+
+    def listen(self, live_text: str | None) -> str:
+        host_network = live_text is None or "127.0.0.1:" in live_text
+        return self.host.target.release.proxy_listen if host_network else "8000"
+
+    async def write_layout(self, guide: GuideService) -> None:
+        host = self.host
+        await host.runner.run(cmd.make_dirs(host.path, CONF_DIR, LOG_DIR, ASIDE))
+        live = live_upstream(FIRST, host_network=guide.host_network)
+        await host.runner.write_file(host.file(LIVE_FILE), live)
+        await host.runner.write_file(host.file(SITE_FILE), site_config(self.listen(live)))
+        self.changes.append(f"wrote {SITE_FILE} and {LIVE_FILE} ({FIRST} serves)")
+        for name in (*cmd.COMPOSE_FILES, *OVERRIDES):
+            if await host.runner.rename(host.file(name), host.file(f"{ASIDE}/{name}")):
+                self.changes.append(f"moved {name} to {ASIDE}/{name}")
+        await host.runner.write_file(host.file("docker-compose.yml"), compose_text(guide))
+        self.changes.append("wrote docker-compose.yml (proxy, api-blue, api-green)")
+        await host.set_env("PROXY_IMAGE", host.target.release.proxy_image)
+        self.changes.append(f"set PROXY_IMAGE={host.target.release.proxy_image} in .env")
+
+    async def adopt(self, container_id: str, image: str) -> None:
+        """Start blue on the running image, check it, then hand the port to the proxy."""
+        host = self.host
+        tag = (await host.env_values()).get("IMAGE_TAG") or image.rsplit(":", 1)[-1]
+        await host.set_env(tag_variable(FIRST), tag)
+        record = replace(host.started(Kind.ADOPT, tag, image), colour=FIRST,
+                         digest=await host.digest(image))  # fmt: skip
+        phases: dict[str, float] = {}
+        mark = host.clock()
+        await host.runner.run(cmd.compose_start(host.tool, host.path, colour_service(FIRST)))
+        async with host.runner.forward_port(COLOUR_PORTS[FIRST]) as port:
+            verdict = await wait_healthy(port, host.target.health,
+                                         expect_commit=await host.revision(image))  # fmt: skip
+        phases["healthy"] = host.clock() - mark
+        if not verdict.healthy:
+            await self.undo()
+            raise HealthCheckFailed(
+                f"{tag} did not become healthy as {FIRST} ({verdict.last.detail}); the layout "
+                f"was undone and the guide's `{SERVICE}` container still serves."
+            )
+        await host.runner.run(cmd.compose_create(host.tool, host.path, "proxy"))
+        found = await host.runner.run(cmd.compose_states(host.tool, host.path))
+        proxy = cmd.parse_compose_states(found.stdout)["proxy"].container_id
+        mark = host.clock()
+        await host.runner.run(cmd.handover(host.path, container_id, proxy))
+        phases["handover"] = host.clock() - mark
+        await host.record(host.finish(record, Outcome.HEALTHY, f"{tag} adopted as {FIRST}",
+                                      phases))  # fmt: skip
+        self.changes.append(
+            f"started {colour_service(FIRST)} with {tag}, healthy; stopped the guide's "
+            f"`{SERVICE}` container and started the proxy ({phases['handover']:.2f}s)"
+        )
+
+    async def undo(self) -> None:
+        host = self.host
+        await host.runner.run(
+            cmd.compose_remove(host.tool, host.path, colour_service(FIRST)), check=False)
+        await host.runner.remove(host.file("docker-compose.yml"))
+        for name in (*cmd.COMPOSE_FILES, *OVERRIDES):
+            await host.runner.rename(host.file(f"{ASIDE}/{name}"), host.file(name))

@@ -1,0 +1,285 @@
+"""Blue-green: start the idle colour, check it directly, switch the proxy, watch, drain."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import anyio
+
+from deploy import commands as cmd
+from deploy.errors import HealthCheckFailed, PreflightFailed, ProxyRejected
+from deploy.health import probe_port, wait_healthy
+from deploy.layout import colour_service, tag_variable
+from deploy.ledger import Kind, Outcome, Release
+from deploy.proxy import (
+    ACCESS_LOG,
+    COLOUR_PORTS,
+    COLOURS,
+    LIVE_FILE,
+    ColourStats,
+    WatchPolicy,
+    colour_stats,
+    live_upstream,
+    other,
+    parse_live_colour,
+    watch_verdict,
+)
+from deploy.strategies import ColourState, Layout
+
+if TYPE_CHECKING:
+    from deploy.deployer import Deployer
+
+DEGRADED_STOP_TIMEOUT = 2  # seconds a colour that failed its check or watch gets to stop
+WATCH_INTERVAL = 0.5
+
+
+class BlueGreen:
+    """Two colours of `api` behind nginx; the proxy's live.upstream says which one serves."""
+
+    name = "blue-green"
+
+    def __init__(self, deployer: Deployer) -> None:
+        self.host = deployer
+        self.policy = WatchPolicy()
+        self._proxy_id: str | None = None
+
+    # -- what is on the host ---------------------------------------------------------------
+
+    async def live_file(self) -> str | None:
+        return await self.host.runner.read_file(self.host.file(LIVE_FILE))
+
+    async def serving_colour(self) -> str | None:
+        return parse_live_colour(await self.live_file())
+
+    async def states(self) -> dict[str, cmd.ContainerState]:
+        host = self.host
+        found = await host.runner.run(cmd.compose_states(host.tool, host.path), check=False)
+        return cmd.parse_compose_states(found.stdout) if found.ok else {}
+
+    async def serving_image(self) -> str | None:
+        colour = await self.serving_colour()
+        state = (await self.states()).get(colour_service(colour)) if colour else None
+        if state is None or state.state != "running":
+            return None
+        return await self.host.container_image(state.container_id)
+
+    async def layout(self) -> Layout:
+        serving, states = await self.serving_colour(), await self.states()
+        env = await self.host.env_values()
+        colours = []
+        for colour in COLOURS:
+            state = states.get(colour_service(colour))
+            image = await self.host.container_image(state.container_id) if state else None
+            colours.append(ColourState(
+                colour, env.get(tag_variable(colour)), image,
+                await self.host.digest(image) if image else None,
+                state.state if state else "absent", colour == serving,
+            ))  # fmt: skip
+        proxy = states.get("proxy")
+        running = [c.colour for c in colours if c.state == "running"]
+        warnings: tuple[str, ...] = ()
+        if len(running) == 2:
+            warnings = (f"both colours run; only {serving} serves. The other is the standby of "
+                        "a deploy in its watch, or of an interrupted one (the next deploy "
+                        "replaces it).",)  # fmt: skip
+        return Layout(serving, tuple(colours), proxy.state if proxy else "absent", warnings)
+
+    # -- a release ---------------------------------------------------------------------------
+
+    async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
+        host = self.host
+        live = await self.serving_colour()
+        if live is None:
+            raise PreflightFailed(
+                f"{host.path} is not set up for blue-green (no {LIVE_FILE}): run "
+                f"`python -m deploy {host.target.environment} init` first."
+            )
+        states = await self.states()
+        live_running = getattr(states.get(colour_service(live)), "state", "") == "running"
+        colour = other(live) if live_running else live
+        service, variable = colour_service(colour), tag_variable(colour)
+        found = await host.runner.run(
+            cmd.compose_config_json(host.tool, host.path, tag, variable))
+        image = cmd.parse_service_image(found.stdout, service)
+        phases: dict[str, float] = {}
+        record = replace(host.started(kind, tag, image, previous), colour=colour)
+        record = await self.pull_unless_present(record, service, variable, phases)
+        await host.set_env(variable, tag)
+        verdict_detail = await self.start_and_check(colour, image, phases)
+        if verdict_detail is not None:
+            await self.fail_before_switch(record, live if live_running else None, verdict_detail,
+                                          phases)  # fmt: skip
+        offset = await self.log_size()
+        await self.switch_or_fail(record, live if live_running else None, phases)
+        if live_running:
+            reason = await self.watch(colour, image, offset, phases)
+            if reason is not None:
+                await self.switch_back(record, live, reason, phases)
+            await self.drain(live, phases)
+        done = host.finish(record, Outcome.HEALTHY, f"{tag} serves on {colour}", phases)
+        await host.record(done)
+        host.say(f"{tag} serves on {colour}")
+        return done
+
+    async def pull_unless_present(
+        self, record: Release, service: str, variable: str, phases: dict[str, float]
+    ) -> Release:
+        """Pull a deploy's image; a rollback to an image still on the host skips the pull
+        (it works with the registry unreachable)."""
+        host = self.host
+        if record.kind is not Kind.DEPLOY:
+            present = await host.runner.run(cmd.image_present(record.image), check=False)
+            if present.ok:
+                record = replace(record, digest=await host.digest(record.image))
+                await host.record(record)
+                return record
+        pull = cmd.compose_pull(host.tool, host.path, record.tag, service, variable)
+        return await host.pull(record, phases, pull)
+
+    async def start_and_check(
+        self, colour: str, image: str, phases: dict[str, float]
+    ) -> str | None:
+        """Start the colour and health-check it directly; None when healthy, else why not."""
+        host = self.host
+        host.say(f"starting {colour} with {image}")
+        mark = host.clock()
+        started = await host.runner.run(
+            cmd.compose_start(host.tool, host.path, colour_service(colour)), check=False)
+        phases["start"] = host.clock() - mark
+        if not started.ok:
+            return "it did not start: " + await host.last_log_line(cmd.SWITCH_LOG, "no log")
+        mark = host.clock()
+        host.say(f"health-checking {colour} ({host.target.health.successes} passes needed)")
+        commit = await host.revision(image)
+        async with host.runner.forward_port(COLOUR_PORTS[colour]) as port:
+            verdict = await wait_healthy(port, host.target.health, expect_commit=commit)
+        phases["healthy"] = host.clock() - mark
+        return None if verdict.healthy else verdict.last.detail
+
+    async def fail_before_switch(
+        self, record: Release, serving: str | None, detail: str, phases: dict[str, float]
+    ) -> None:
+        host = self.host
+        colour = record.colour or "?"
+        await host.runner.run(
+            cmd.compose_remove(host.tool, host.path, colour_service(colour)), check=False)
+        still = (f"{record.previous_tag} still serves on {serving}" if serving
+                 else "nothing serves yet")  # fmt: skip
+        message = (f"{record.tag} did not become healthy on {colour}: {detail}. It was removed "
+                   f"before the switch, so no request reached it; {still}.")  # fmt: skip
+        await host.record(host.finish(record, Outcome.FAILED, message, phases))
+        raise HealthCheckFailed(message)
+
+    async def switch_or_fail(
+        self, record: Release, serving: str | None, phases: dict[str, float]
+    ) -> None:
+        """Switch to the record's colour; if the proxy refuses, record it and remove the colour."""
+        host = self.host
+        mark = host.clock()
+        try:
+            await self.switch_to(record.colour or "?", serving=serving,
+                                 previous=record.previous_tag)  # fmt: skip
+        except ProxyRejected as error:
+            await host.runner.run(cmd.compose_remove(
+                host.tool, host.path, colour_service(record.colour or "?")), check=False)
+            await host.record(host.finish(record, Outcome.FAILED, str(error), phases))
+            raise
+        phases["switch"] = host.clock() - mark
+        await host.record(replace(record, phases=tuple(phases.items())))
+
+    async def switch_to(self, colour: str, *, serving: str | None, previous: str | None) -> None:
+        """Swap live.upstream and reload nginx; a refused config is put back untouched."""
+        host = self.host
+        path = host.file(LIVE_FILE)
+        before = await self.live_file()
+        host_network = "127.0.0.1:" in (before or "")
+        await host.runner.write_file(path, live_upstream(colour, host_network=host_network))
+        proxy = await self.proxy_container()
+        done = await host.runner.run(cmd.proxy_switch(proxy), check=False)
+        if done.exit_status == cmd.PROXY_REJECTED or not done.ok:
+            if before is not None:
+                await host.runner.write_file(path, before)
+            still = f"{previous} still serves on {serving}" if serving else "nothing serves"
+            reason = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise ProxyRejected(
+                f"The proxy refused the config that switches to {colour}, so {still}: "
+                f"{' / '.join(reason) or 'no output'}. Fix {host.path}/proxy/conf "
+                "(`docker compose exec proxy nginx -t` shows why)."
+            )
+        host.say(f"the proxy sends new requests to {colour}")
+
+    async def proxy_container(self) -> str:
+        """The proxy's container id, starting the proxy first when it does not run."""
+        if self._proxy_id is not None:
+            return self._proxy_id
+        host = self.host
+        proxy = (await self.states()).get("proxy")
+        if proxy is None or proxy.state != "running":
+            await host.runner.run(cmd.compose_start(host.tool, host.path, "proxy"), check=False)
+            proxy = (await self.states()).get("proxy")
+        self._proxy_id = proxy.container_id if proxy else "proxy-not-started"
+        return self._proxy_id
+
+    # -- after the switch ----------------------------------------------------------------------
+
+    async def log_size(self) -> int:
+        found = await self.host.runner.run(cmd.file_size(self.host.file(ACCESS_LOG)))
+        return int(found.stdout.strip() or 0)
+
+    async def watch(
+        self, colour: str, image: str, offset: int, phases: dict[str, float]
+    ) -> str | None:
+        """Probe the new colour and count its 5xx in the proxy's log; why it degraded, or None."""
+        host = self.host
+        seconds = host.target.release.watch
+        host.say(f"watching {colour} for {seconds:.0f}s")
+        commit = await host.revision(image)
+        mark, results = host.clock(), []
+        async with host.runner.forward_port(COLOUR_PORTS[colour]) as port:
+            while host.clock() - mark < seconds:
+                probe = await probe_port(port, host.target.health.path, commit)
+                results.append(probe.ok)
+                log = await host.runner.run(cmd.read_from(host.file(ACCESS_LOG), offset))
+                stats = colour_stats(log.stdout.splitlines()).get(colour, ColourStats())
+                reason = watch_verdict(stats, results, self.policy)
+                if reason is not None:
+                    phases["watch"] = host.clock() - mark
+                    return reason
+                await anyio.sleep(WATCH_INTERVAL)
+        phases["watch"] = host.clock() - mark
+        return None
+
+    async def switch_back(
+        self, record: Release, old: str, reason: str, phases: dict[str, float]
+    ) -> None:
+        """The watch failed: the old colour (still running) serves again, then we say so."""
+        host = self.host
+        host.say(f"{record.tag} degraded ({reason}); switching back to {old}")
+        mark = host.clock()
+        await self.switch_to(old, serving=record.colour, previous=record.tag)
+        back = host.clock() - mark
+        message = f"degraded during the watch: {reason}; switched back to {old} in {back:.2f}s"
+        await host.record(host.finish(record, Outcome.FAILED, message, phases))
+        previous = record.previous_tag or "?"
+        old_image = await self.serving_image() or ""
+        auto = replace(host.started(Kind.AUTO_ROLLBACK, previous, old_image), colour=old,
+                       digest=await host.digest(old_image) if old_image else None)  # fmt: skip
+        await host.record(host.finish(auto, Outcome.HEALTHY, f"{previous} serves on {old} again",
+                                      {"switch_back": back}))  # fmt: skip
+        await host.runner.run(cmd.compose_stop(
+            host.tool, host.path, colour_service(record.colour or "?"), DEGRADED_STOP_TIMEOUT))
+        raise HealthCheckFailed(
+            f"{record.tag} degraded after the switch ({reason}). Switched back in {back:.2f}s: "
+            f"{previous} serves on {old}; {record.colour} was stopped (its logs are kept)."
+        )
+
+    async def drain(self, old: str, phases: dict[str, float]) -> None:
+        """Stop the old colour, giving in-flight requests DRAIN seconds; keep its container."""
+        host = self.host
+        seconds = int(host.target.release.drain)
+        host.say(f"draining {old} (up to {seconds}s), keeping it for a switch back")
+        mark = host.clock()
+        await host.runner.run(
+            cmd.compose_stop(host.tool, host.path, colour_service(old), seconds), check=False)
+        phases["drain"] = host.clock() - mark

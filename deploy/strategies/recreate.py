@@ -1,0 +1,96 @@
+"""Recreate: pull, `up -d` the single service on the new tag, health-check, roll back."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from deploy import commands as cmd
+from deploy.errors import HealthCheckFailed
+from deploy.health import Probe, Verdict, wait_healthy
+from deploy.ledger import Kind, Outcome, Release
+from deploy.strategies import Layout
+
+if TYPE_CHECKING:
+    from deploy.deployer import Deployer
+
+UNHEALTHY_STOP_TIMEOUT = 2  # seconds a release that failed its health check gets to stop
+
+
+class Recreate:
+    """The guide's single `api` service, replaced in place (a short outage per release)."""
+
+    name = "recreate"
+
+    def __init__(self, deployer: Deployer) -> None:
+        self.host = deployer
+
+    async def serving_image(self) -> str | None:
+        host = self.host
+        found = await host.runner.run(cmd.compose_container_id(host.tool, host.path), check=False)
+        container = found.stdout.strip().splitlines()
+        if not found.ok or not container:
+            return None
+        return await host.container_image(container[0])
+
+    async def layout(self) -> Layout:
+        return Layout()
+
+    async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
+        host = self.host
+        image = await host.resolve_image(tag)
+        phases: dict[str, float] = {}
+        record = await host.pull(host.started(kind, tag, image, previous), phases)
+        verdict = await self.switch_and_check(tag, image, phases)
+        if verdict.healthy:
+            done = host.finish(record, Outcome.HEALTHY, f"{tag} is healthy", phases)
+            await host.record(done)
+            host.say(f"{tag} is healthy ({verdict.seconds:.1f}s)")
+            return done
+        message = f"{tag} did not become healthy: {verdict.last.detail}"
+        await host.record(host.finish(record, Outcome.FAILED, message, phases))
+        host.say(message)
+        raise HealthCheckFailed(await self._recover(previous, message))
+
+    async def switch_and_check(
+        self, tag: str, image: str, phases: dict[str, float], *, stop_timeout: int | None = None
+    ) -> Verdict:
+        """Write IMAGE_TAG, recreate the service, and wait until *this* image answers."""
+        host = self.host
+        await host.set_env("IMAGE_TAG", tag)
+        host.say(f"switching to {tag}")
+        mark = host.clock()
+        up = cmd.compose_up(host.tool, host.path, stop_timeout)
+        switched = await host.runner.run(up, check=False)
+        phases["switch"] = host.clock() - mark
+        if not switched.ok:
+            detail = await host.last_log_line(cmd.SWITCH_LOG, f"exit {switched.exit_status}")
+            return Verdict(False, 0.0, 0, Probe(ok=False, detail=f"switch failed: {detail}"))
+        mark = host.clock()
+        host.say(f"health-checking {tag} ({host.target.health.successes} passes needed)")
+        commit = await host.revision(image)
+        async with host.runner.forward_port(host.target.health.port) as port:
+            verdict = await wait_healthy(port, host.target.health, expect_commit=commit)
+        phases["healthy"] = host.clock() - mark
+        return verdict
+
+    async def _recover(self, previous: str | None, message: str) -> str:
+        """Roll back after a failed health check; the message says what runs now."""
+        host = self.host
+        if previous is None:
+            return f"{message}. No earlier release to roll back to; it is still running."
+        host.say(f"rolling back to {previous}")
+        mark = host.clock()
+        image = await host.resolve_image(previous)
+        record = host.started(Kind.AUTO_ROLLBACK, previous, image)
+        record = replace(record, digest=await host.digest(image))
+        await host.record(record)
+        phases: dict[str, float] = {}
+        verdict = await self.switch_and_check(
+            previous, image, phases, stop_timeout=UNHEALTHY_STOP_TIMEOUT
+        )
+        phases["recovery"] = host.clock() - mark
+        outcome = Outcome.HEALTHY if verdict.healthy else Outcome.FAILED
+        state = "healthy" if verdict.healthy else f"NOT healthy ({verdict.last.detail})"
+        await host.record(host.finish(record, outcome, f"rolled back; {state}", phases))
+        return f"{message}. Rolled back: {previous} is running and {state}."

@@ -1,0 +1,120 @@
+"""Blue-green on the rig: a local nginx image, and rig-only app variants (slow, SSE, sour)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.rig.docker import image_label
+from tests.rig.fixtures import rig_part
+from tests.rig.images import (
+    APP_REPOSITORY,
+    BuildAppImage,
+    cache_dir,
+    docker_build,
+    dockerfile_tar,
+)
+from tests.rig.proc import file_lock, run
+from tests.rig.registry import Registry
+
+PROXY_IMAGE = "shipyard-rig/proxy:nginx"
+PROXY_RECIPE = "1"  # bump when the Dockerfile below changes
+RECIPE_LABEL = "org.shipyard.rig.proxy-recipe"
+
+
+def ensure_proxy_image(base_image: str) -> str:
+    """Debian's nginx on the rig's base (production images cannot be pulled here)."""
+    with file_lock(cache_dir() / "proxy-image.lock"):
+        key = f"{PROXY_RECIPE}-{base_image}"
+        if image_label(PROXY_IMAGE, RECIPE_LABEL) == key:
+            return PROXY_IMAGE
+        dockerfile = (
+            f"FROM {base_image}\n"
+            "RUN apt-get update && apt-get install -y --no-install-recommends nginx-light "
+            "&& rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/default "
+            "&& mkdir -p /var/log/shipyard\n"
+            'CMD ["nginx", "-g", "daemon off;"]\n'
+            f'LABEL {RECIPE_LABEL}="{key}"\n'
+        )
+        docker_build(["--tag", PROXY_IMAGE], context_tar=dockerfile_tar(dockerfile))
+    return PROXY_IMAGE
+
+
+# The product's app plus routes only the rig needs: a slow request, a server-sent event
+# stream, and (LAB_SOUR=1) 500 on every path but /health: healthy, yet failing its users.
+LAB_SERVER = """\
+import asyncio, os
+import uvicorn
+from fastapi import Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from app.main import create_app
+
+app = create_app()
+
+@app.get("/slow")
+async def slow(seconds: float = 1.0) -> dict[str, object]:
+    await asyncio.sleep(seconds)
+    return {"slept": seconds, "version": os.environ.get("APP_VERSION")}
+
+@app.get("/events")
+async def events() -> StreamingResponse:
+    async def ticks():
+        n = 0
+        while True:
+            yield f"data: {n} {os.environ.get('APP_VERSION')}\\n\\n"
+            n += 1
+            await asyncio.sleep(0.2)
+    return StreamingResponse(ticks(), media_type="text/event-stream")
+
+if os.environ.get("LAB_SOUR") == "1":
+    @app.middleware("http")
+    async def sour(request: Request, call_next):
+        if request.url.path == "/health":
+            return await call_next(request)
+        return JSONResponse({"error": "sour on purpose"}, status_code=500)
+
+uvicorn.run(app, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")))
+"""
+
+
+@dataclass(slots=True)
+class LabImages:
+    """build(version, sour=False) → a pushed app image with the lab routes."""
+
+    build_app_image: BuildAppImage
+    registry: str
+    built: dict[tuple[str, bool], str] = field(default_factory=dict)
+
+    def __call__(self, version: str, *, sour: bool = False) -> str:
+        if (version, sour) not in self.built:
+            self.built[version, sour] = self._build(version, sour)
+        return self.built[version, sour]
+
+    def _build(self, version: str, sour: bool) -> str:
+        good = self.build_app_image(version)
+        entrypoint = json.dumps(["python3", "/app/lab.py"])
+        dockerfile = (
+            f"FROM {good}\nCOPY lab.py /app/lab.py\n"
+            f"ENV LAB_SOUR={'1' if sour else '0'}\nENTRYPOINT {entrypoint}\nCMD []\n"
+        )
+        local = f"shipyard-rig/lab:{version}"
+        docker_build(["--tag", local], context_tar=dockerfile_tar(dockerfile,
+                                                                    {"lab.py": LAB_SERVER}))
+        ref = f"{self.registry}/{APP_REPOSITORY}:{version}-lab"
+        run(["docker", "tag", local, ref])
+        run(["docker", "push", ref], timeout=600)
+        return ref
+
+
+@pytest.fixture(scope="session")
+def proxy_image(base_image: str) -> str:
+    """The rig's nginx image (built once; cached across sessions by its recipe label)."""
+    return rig_part("the proxy image", lambda: ensure_proxy_image(base_image))
+
+
+@pytest.fixture(scope="session")
+def lab_image(build_app_image: BuildAppImage, registry: Registry) -> LabImages:
+    """lab_image(version, sour=False) → "127.0.0.1:5000/shipyard/app:<version>-lab"."""
+    return LabImages(build_app_image, registry.address)

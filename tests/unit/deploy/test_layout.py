@@ -1,0 +1,112 @@
+"""init's pure part: the guide's compose model → the blue-green compose file, or a refusal."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.errors import InitRefused
+from deploy.layout import compose_text, is_blue_green, understand
+
+APP = "/srv/app"
+GUIDE: dict[str, Any] = {  # `docker compose config --no-interpolate --format json`, trimmed
+    "name": "app",
+    "services": {
+        "api": {
+            "environment": ["ENVIRONMENT=${ENV:-production}", "HOST=${APP_HOST:-0.0.0.0}"],
+            "healthcheck": {"test": ["CMD", "true"], "interval": "5s"},
+            "image": "${REGISTRY:-ghcr.io}/${REPOSITORY_OWNER:-acout}/app:${IMAGE_TAG:-latest}",
+            "ports": [{"mode": "ingress", "target": 8000, "published": "8000",
+                       "protocol": "tcp"}],
+            "restart": "always",
+            "volumes": [{"type": "bind", "source": "/srv/app/data", "target": "/app/data",
+                         "bind": {"create_host_path": True}}],
+        }
+    },
+}
+
+
+def guide(**changes: Any) -> dict[str, Any]:
+    model = copy.deepcopy(GUIDE)
+    model["services"]["api"].update(changes)
+    return model
+
+
+def test_bridge_layout_is_exact() -> None:
+    text = compose_text(understand(GUIDE, APP))
+    assert text.splitlines()[4:] == [
+        "  proxy:",
+        '    image: "${PROXY_IMAGE:-nginx:1.28.0}"',
+        '    restart: "always"',
+        '    volumes: ["./proxy/conf:/etc/nginx/conf.d:ro", "./proxy/logs:/var/log/shipyard"]',
+        '    ports: ["8000:8000"]',
+        "  api-blue:",
+        '    image: "${REGISTRY:-ghcr.io}/${REPOSITORY_OWNER:-acout}/app:${BLUE_TAG:-latest}"',
+        '    restart: "always"',
+        '    environment: ["ENVIRONMENT=${ENV:-production}", "HOST=${APP_HOST:-0.0.0.0}", '
+        '"PORT=8000"]',
+        '    volumes: [{"type": "bind", "source": "./data", "target": "/app/data", '
+        '"bind": {"create_host_path": true}}]',
+        '    ports: ["127.0.0.1:8001:8000"]',
+        "  api-green:",
+        '    image: "${REGISTRY:-ghcr.io}/${REPOSITORY_OWNER:-acout}/app:${GREEN_TAG:-latest}"',
+        '    restart: "always"',
+        '    environment: ["ENVIRONMENT=${ENV:-production}", "HOST=${APP_HOST:-0.0.0.0}", '
+        '"PORT=8000"]',
+        '    volumes: [{"type": "bind", "source": "./data", "target": "/app/data", '
+        '"bind": {"create_host_path": true}}]',
+        '    ports: ["127.0.0.1:8002:8000"]',
+    ]
+
+
+def test_host_network_layout_gives_each_colour_its_port() -> None:
+    text = compose_text(understand(guide(network_mode="host", ports=[]), APP))
+    assert text.count('network_mode: "host"') == 3
+    assert '"PORT=8001"' in text
+    assert '"PORT=8002"' in text
+    assert "ports:" not in text
+
+
+@pytest.mark.parametrize(
+    ("model", "problem"),
+    [
+        ({"services": {**GUIDE["services"], "db": {"image": "postgres"}}},
+         "expected exactly one service `api`, found ['api', 'db']"),
+        (guide(build="."), "`api` uses keys this layout does not carry: build"),
+        (guide(image="ghcr.io/acout/app:v1"), "`api.image` must use ${IMAGE_TAG} once"),
+        (guide(ports=[]), "must publish exactly one port (or use host networking)"),
+        ({"services": {"web": {"image": "x:${IMAGE_TAG}"}}}, "found ['web']"),
+    ],
+)
+def test_files_it_does_not_understand_are_refused(model: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InitRefused, match="init changed nothing") as refused:
+        understand(model, APP)
+    assert problem in str(refused.value)
+
+
+def test_a_blue_green_file_is_recognised() -> None:
+    assert not is_blue_green(GUIDE)
+    services: dict[str, Any] = {name: {} for name in ("proxy", "api-blue", "api-green")}
+    assert is_blue_green({"services": services})
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
+@pytest.mark.parametrize("model", [GUIDE, guide(network_mode="host", ports=[])])
+def test_docker_compose_reads_the_layout_back(model: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "docker-compose.yml").write_text(compose_text(understand(model, APP)))
+    done = subprocess.run(
+        ["docker", "compose", "config", "--no-interpolate", "--format", "json"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0 and "is not a docker command" in done.stderr:
+        pytest.skip("docker compose v2 is not installed")
+    assert done.returncode == 0, done.stderr
+    parsed = json.loads(done.stdout)
+    assert is_blue_green(parsed)
+    assert parsed["services"]["api-green"]["image"].endswith("${GREEN_TAG:-latest}")
