@@ -1,22 +1,27 @@
-"""Fixtures for pipeline tests: a fake Dagger engine session validated against the real schema."""
+"""Fixtures for pipeline tests: a fake Dagger engine session validated against the real schema,
+and the Docker-backed stand-in engine on the loopback rig (tests marked `rig`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from tests.pipeline.docker_engine import DockerEngine
 from tests.pipeline.fake_engine import FakeEngine
 from tests.pipeline.fake_schema import SCHEMA_ENV, default_schema_path
 
-RIG_PLUGIN = "tests.rig.fixtures"
+E = TypeVar("E", bound=FakeEngine)
+RIG_PLUGINS = ("tests.rig.fixtures", "tests.rig.pipeline_images")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Tests that need a real registry (marked `rig`) share the rig's servers."""
-    if config.pluginmanager.get_plugin(RIG_PLUGIN) is None:
-        config.pluginmanager.import_plugin(RIG_PLUGIN)
+    """Tests that need a real registry or dockerd (marked `rig`) share the rig's servers."""
+    for plugin in RIG_PLUGINS:
+        if config.pluginmanager.get_plugin(plugin) is None:
+            config.pluginmanager.import_plugin(plugin)
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +45,23 @@ def forget_shared_session() -> None:
 @pytest.fixture
 def fake_engine(dagger_schema_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEngine]:
     """A started fake engine whose session the SDK joins; fails if any query was invalid."""
+    yield from joined(FakeEngine(dagger_schema_path), monkeypatch)
+
+
+def joined(engine: E, monkeypatch: pytest.MonkeyPatch) -> Iterator[E]:
+    """Start engine, point the SDK at it, stop it after; fail if any query was invalid."""
     forget_shared_session()
-    with FakeEngine(dagger_schema_path) as engine:
+    with engine:
         for name, value in engine.env.items():
             monkeypatch.setenv(name, value)
         yield engine
     invalid = "\n\n".join(f"{q.query}\n-> {'; '.join(q.errors)}" for q in engine.invalid_queries)
     assert not engine.invalid_queries, f"queries invalid against the Dagger schema:\n{invalid}"
+
+
+@pytest.fixture
+def docker_engine(
+    dagger_schema_path: Path, pipeline_images: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DockerEngine]:
+    """The Docker-backed stand-in engine whose session the SDK joins (the rig's dockerd)."""
+    yield from joined(DockerEngine(dagger_schema_path), monkeypatch)
