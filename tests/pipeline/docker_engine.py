@@ -64,6 +64,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import threading
@@ -900,6 +901,19 @@ class DockerEngine(FakeEngine):
                   stdout: str = "", stderr: str = "") -> None:
         """Matching execs "exit" with this result instead of running (expect still applies)."""
         self.docker.injected.append(ExecFailure(match, exit_code, stdout, stderr))
+
+    def start(self) -> DockerEngine:
+        super().start()
+        assert self._server is not None
+        report = self._server.handle_error
+
+        def quiet(request: Any, address: Any) -> None:
+            """A client that went away mid-query (a cancelled stage) is no engine error."""
+            if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+                report(request, address)
+
+        self._server.handle_error = quiet  # type: ignore[method-assign,assignment]
+        return self
 
     def stop(self) -> None:
         super().stop()
