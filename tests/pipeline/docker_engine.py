@@ -506,18 +506,23 @@ class DockerExecutor(Executor):
             argv = (*(self.config(image).get("Entrypoint") or []), *argv)
         redirect = str(call.args.get("redirectStdout") or "")
         key = digest(repr(("exec", ctr.key, argv, redirect)))
-        done: Ctr = self.once(key, lambda: self._run_exec(ctr, image, argv, redirect))
+        done: Ctr = self._injected(ctr, argv) or self.once(
+            key, lambda: self._run_exec(ctr, image, argv, redirect))
         assert done.last is not None
         expect, code = str(call.args.get("expect") or "SUCCESS"), done.last.exit_code
         if (expect == "SUCCESS" and code != 0) or (expect == "FAILURE" and code == 0):
             raise ExecFailed(done.last)
         return done
 
-    def _run_exec(self, ctr: Ctr, image: str, argv: tuple[str, ...], redirect: str) -> Ctr:
+    def _injected(self, ctr: Ctr, argv: tuple[str, ...]) -> Ctr | None:
+        """An injected result (never cached): the image stays as it was."""
         for failure in self.injected:
             if failure.match(list(argv)):
                 result = ExecResult(argv, failure.exit_code, failure.stdout, failure.stderr)
                 return replace(ctr, last=result)
+        return None
+
+    def _run_exec(self, ctr: Ctr, image: str, argv: tuple[str, ...], redirect: str) -> Ctr:
         if ctr.secrets and self.config(image).get("User") not in ("", "root", "0", "0:0", None):
             raise EngineError("withSecretVariable: the stand-in hands secrets to root execs only")
         name = self.name("exec")
