@@ -10,7 +10,7 @@ Executed, with the Docker equivalent:
                                               exclude = .dockerignore-style globs, gitignore =
                                               every .gitignore inside the folder; read once
                                               per SDK session (absolute paths only)
-  host.file(path)                             a snapshot of one host file
+  host.file(path), Directory.file/directory    a snapshot of one host file or sub-folder
   Directory.dockerBuild(dockerfile, buildArgs, target)
                                               DOCKER_BUILDKIT=0 docker build --network host;
                                               the result is tagged dagger-standin/build:<key>
@@ -58,6 +58,7 @@ import base64
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -99,6 +100,7 @@ SUPPORTED: dict[str, frozenset[str]] = {
         "Query.setSecret": "name plaintext", "Query.version": "",
         "Host.directory": "path exclude gitignore", "Host.file": "path",
         "Directory.dockerBuild": "dockerfile buildArgs target", "Directory.export": "path",
+        "Directory.file": "path", "Directory.directory": "path",
         "File.contents": "", "File.export": "path",
         "Container.from": "address", "Container.withDirectory": "path source",
         "Container.withFile": "path source permissions", "Container.withWorkdir": "path",
@@ -309,7 +311,7 @@ class DockerExecutor(Executor):
         self.session = 0
         self._memo: dict[str, _Once] = {}
         self._memo_lock = threading.Lock()
-        self._names = iter(range(1, 1 << 30))
+        self._names = itertools.count(1)
         self.volumes: dict[str, str] = {}
         self.made_images: list[str] = []
         self.published: list[str] = []
@@ -322,9 +324,11 @@ class DockerExecutor(Executor):
             "Host.directory": lambda c, p: self._host_directory(c.args),
             "Host.file": lambda c, p: self._host_file(str(c.args["path"])),
             "Directory.dockerBuild": self._docker_build,
+            "Directory.file": lambda c, p: self._inside(p, str(c.args["path"]), False),
+            "Directory.directory": lambda c, p: self._inside(p, str(c.args["path"]), True),
             "Container.from": lambda c, p: self._from(p, str(c.args["address"])),
-            "Container.withDirectory": lambda c, p: self._copy_in(p, c, "source"),
-            "Container.withFile": lambda c, p: self._copy_in(p, c, "source"),
+            "Container.withDirectory": lambda c, p: self._copy_in(p, c),
+            "Container.withFile": lambda c, p: self._copy_in(p, c),
             "Container.withWorkdir": lambda c, p: replace(p, workdir=absolute(p, c.args["path"])),
             "Container.withEnvVariable": lambda c, p: self._with_env(p, c.args),
             "Container.withMountedCache": lambda c, p: replace(p, caches=(*p.caches, (
@@ -422,6 +426,18 @@ class DockerExecutor(Executor):
         if not source.is_file():
             raise EngineError(f"host.file({path!r}): no such file")
         staging = Path(tempfile.mkdtemp(dir=self.workdir))
+        shutil.copy2(source, staging / source.name)
+        return self._store(staging, source.name)
+
+    def _inside(self, parent: Snapshot, path: str, want_dir: bool) -> Snapshot:
+        source = parent.path / path.strip("/")
+        if source.is_dir() != want_dir or not source.exists():
+            kind = "directory" if want_dir else "file"
+            raise EngineError(f"Directory.{kind}({path!r}): no such {kind}")
+        staging = Path(tempfile.mkdtemp(dir=self.workdir))
+        if want_dir:
+            shutil.copytree(source, staging, symlinks=True, dirs_exist_ok=True)
+            return self._store(staging)
         shutil.copy2(source, staging / source.name)
         return self._store(staging, source.name)
 
@@ -545,9 +561,9 @@ class DockerExecutor(Executor):
                             scrub(stderr, secrets))
         return replace(ctr, image=committed, last=result)
 
-    def _copy_in(self, ctr: Ctr, call: Call, source_arg: str) -> Ctr:
+    def _copy_in(self, ctr: Ctr, call: Call) -> Ctr:
         image = self.need_image(ctr, call.field)
-        source = self.value_of(call.args[source_arg])
+        source = self.value_of(call.args["source"])
         dest = absolute(ctr, str(call.args["path"]))
         mode = call.args.get("permissions")
         key = digest(repr(("copy", image, dest, source.key, mode)))
@@ -773,8 +789,7 @@ class DockerExecutor(Executor):
             "Container.exitCode": lambda call: last(call).exit_code,
             "Container.stdout": lambda call: last(call).stdout,
             "Container.stderr": lambda call: last(call).stderr,
-            "Container.sync": lambda call: self.id_for(call.parent) if self.container(call)
-            else None,
+            "Container.sync": self._sync,
             "Container.publish": self._publish,
             "Directory.export": self._export,
             "File.export": self._export,
@@ -782,6 +797,10 @@ class DockerExecutor(Executor):
                 errors="replace"),
         }
         return {key: _exec_errors_as_engine_does(leaf) for key, leaf in leaves.items()}
+
+    def _sync(self, call: Call) -> str:
+        self.container(call)  # evaluated: an exec failure surfaces here
+        return self.id_for(call.parent)
 
     def _publish(self, call: Call) -> str:
         ctr = self.container(call)

@@ -133,11 +133,13 @@ async def test_files_directories_and_host_folders(
         src = dag.host().directory(str(source), exclude=[".venv"], gitignore=True)
         ctr = (python().with_directory("/src", src).with_workdir("/src")
                .with_file("/etc/note.txt", dag.host().file(str(source / "note.txt")))
+               .with_file("/etc/mod.py", src.file("pkg/mod.py"))
                .with_exec(["sh", "-c", "find . -type f | sort"])
                .with_exec(["sh", "-c", "mkdir -p out && cp /etc/note.txt out/"])
                .with_exec(["ls", "-a", "pkg"], redirect_stdout="out/listing.txt"))
         listed = await ctr.with_exec(["sh", "-c", "find . -type f | sort"]).stdout()
         assert await ctr.file("out/note.txt").contents() == "a file\n"
+        assert await ctr.file("/etc/mod.py").contents() == "print('kept')\n"
         exported = await ctr.directory("out").export(str(tmp_path / "exported"))
         with pytest.raises(dagger.QueryError, match=r"'missing\.txt' in the container"):
             await ctr.file("missing.txt").contents()
