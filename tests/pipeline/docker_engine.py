@@ -47,6 +47,10 @@ secret digests), so an unchanged re-run against the same engine skips them.
 Refused, as an engine error naming it (the SDK raises dagger.QueryError): every other field,
 and any argument of a supported field sent with a value other than its default (terminal,
 stdin, expand, owner, include, platform variants, ...).
+Where it differs from Dagger: a failing dockerBuild is an engine error carrying the build's
+log tail (not an ExecError); secret variables reach root execs only; services may not have
+bindings or secrets of their own; no init process, no platform choice, one exec image per
+withExec (no layer squashing).
 Cleanup on stop: every container, volume, exec image and published tag it made; dockerBuild
 images keep their tag. Fault injection: `fail_exec(match, exit_code=, stdout=, stderr=)` makes
 matching execs "exit" with that result without running them.

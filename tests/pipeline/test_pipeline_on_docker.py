@@ -47,9 +47,6 @@ GIT_ENV = {
 }  # fmt: skip
 # Known pipeline bugs (reported): tests of the repository that fail inside the test stage.
 KNOWN_BROKEN = {
-    # They ask git, and the test stage mounts /src without .git (the official image has no git).
-    "tests.scans.test_repo_secrets": "needs a git checkout",
-    "tests.unit.test_ignore_files": "needs a git checkout",
     # It reads the repository's allowlist, which accepts not-audited here (see below).
     "tests.unit.scans.test_report::test_the_step_summary_console_line_names_the_gap":
         "depends on the repository's own allowlist",

@@ -21,28 +21,29 @@ PYTHON_IMAGE_NAMES = (
     "python:3.12-slim",
     "python:3.11-slim-bookworm",
 )
-RECIPE = "2"  # bump when python_dockerfile changes
+RECIPE = "3"  # bump when python_dockerfile changes
 APT_PACKAGES = ("git",)
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # the host's bundle, copied by the base image
+PYTHON_HOME = "/opt/python"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def python_dockerfile(base: str, key: str) -> str:
-    """What the official slim image gives a pipeline step: root, python/pip on PATH, git,
-    and the machine's CAs for pip and requests (this machine reaches PyPI through them).
+    """What the official slim image gives a pipeline step: root; python, python3 and pip first
+    on PATH with console scripts installed beside them (a venv here); venv; git; and the
+    machine's CAs for pip and requests (this machine reaches PyPI through them).
 
     Debian's python3 is 3.11 (the official tag says 3.12): the stand-in matches the image's
-    behaviour (pip installs into the system Python, `python` exists), not its version.
+    behaviour, not its version.
     """
     packages = " ".join(APT_PACKAGES)
     return (
         f"FROM {base}\n"
         f"RUN apt-get update && apt-get install -y --no-install-recommends {packages} "
-        "&& rm -rf /var/lib/apt/lists/* "
-        "&& rm -f /usr/lib/python3*/EXTERNALLY-MANAGED "
-        "&& ln -sf /usr/bin/python3 /usr/local/bin/python "
-        "&& ln -sf /usr/bin/pip3 /usr/local/bin/pip\n"
+        f"&& rm -rf /var/lib/apt/lists/* && python3 -m venv {PYTHON_HOME}\n"
         # requests (pip-audit, safety) reads its CAs from these, not from pip.conf.
-        f"ENV REQUESTS_CA_BUNDLE={CA_BUNDLE} SSL_CERT_FILE={CA_BUNDLE}\n"
+        f"ENV PATH={PYTHON_HOME}/bin:{DEFAULT_PATH} "
+        f"REQUESTS_CA_BUNDLE={CA_BUNDLE} SSL_CERT_FILE={CA_BUNDLE}\n"
         "USER root\n"
         "WORKDIR /\n"
         'CMD ["python3"]\n'
