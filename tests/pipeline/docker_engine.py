@@ -319,6 +319,9 @@ class DockerExecutor(Executor):
         self.volumes: dict[str, str] = {}
         self.made_images: list[str] = []
         self.published: list[str] = []
+        self.closed = False
+        self._active = 0  # steps being evaluated: stop waits for them before cleaning up
+        self._idle = threading.Condition()
         self.steps: dict[str, Callable[[Call, Any], Any]] = {
             "Query.container": lambda c, p: Ctr(),
             "Query.host": lambda c, p: HOST,
@@ -386,8 +389,19 @@ class DockerExecutor(Executor):
         if obj.last is None:
             return None
         call = obj.last
-        return self.once(f"obj:{self.session}:{self.id_for(obj)}",
-                         lambda: self.steps[call.key](call, self.value_of(call.parent)))
+        return self.once(f"obj:{self.session}:{self.id_for(obj)}", lambda: self._step(call))
+
+    def _step(self, call: Call) -> Any:
+        with self._idle:
+            if self.closed:
+                raise EngineError("the engine has stopped")
+            self._active += 1
+        try:
+            return self.steps[call.key](call, self.value_of(call.parent))
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
 
     def container(self, call: Call) -> Ctr:
         value = self.value_of(call.parent)
@@ -851,7 +865,11 @@ class DockerExecutor(Executor):
     # -- cleanup ---------------------------------------------------------------------------
 
     def cleanup(self) -> None:
-        """Remove every container, volume, exec image and published tag this engine made."""
+        """Remove every container, volume, exec image and published tag this engine made,
+        once the steps still running for a client that went away have ended (up to 5 min)."""
+        with self._idle:
+            self.closed = True
+            self._idle.wait_for(lambda: self._active == 0, timeout=300)
         listed = subprocess.run(
             ["docker", "ps", "--all", "--quiet", "--filter", f"name=^/{PREFIX}-{self.instance}-"],
             capture_output=True, text=True, timeout=60, check=False,

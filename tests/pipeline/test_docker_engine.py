@@ -268,3 +268,18 @@ async def test_injected_failure_and_content_keyed_caching(docker_engine: DockerE
         again = await python().with_exec(["sh", "-c", "date +%s%N"]).stdout()
     assert (caught.value.exit_code, caught.value.stderr) == (1, "ERROR: no matching distribution")
     assert first == again  # the same inputs: the exec ran once, as Dagger caches it
+
+
+@rig
+@pytest.mark.anyio
+async def test_stop_cleans_up_after_an_exec_whose_client_went_away(
+    docker_engine: DockerEngine,
+) -> None:
+    async with dagger.connection():
+        with anyio.move_on_after(1.5):
+            await python().with_exec(["sh", "-c", "sleep 3; echo late > /late"]).sync()
+    docker_engine.stop()
+    assert docker_engine.docker.made_images  # the exec finished and was committed, then removed
+    assert docker_engine.docker.instance not in docker("ps", "--all", "--format", "{{.Names}}")
+    present = docker("images", "--quiet", "--no-trunc", "--all")
+    assert not [image for image in docker_engine.docker.made_images if image in present]
