@@ -230,8 +230,17 @@ def test_test_and_scan_run_concurrently(engine: FakeEngine) -> None:
     assert test_run
     assert bandit_run
     assert smoke_run
-    assert test_run[0].overlaps(bandit_run[0])
-    assert test_run[0].overlaps(smoke_run[0])
+
+    def span(calls: list[Call]) -> tuple[float, float]:
+        return min(c.started for c in calls), max(c.ended for c in calls)
+
+    # each stage awaits its steps one by one (0.3 s each here): their spans must overlap
+    (test_start, test_end), (scan_start, scan_end) = span(test_run), span(bandit_run)
+    smoke_start, smoke_end = span(smoke_run)
+    assert test_start < scan_end
+    assert scan_start < test_end
+    assert test_start < smoke_end
+    assert smoke_start < test_end
 
 
 def test_failing_lint_names_stage_command_exit_code_and_stderr(
