@@ -294,15 +294,18 @@ def clock_skew(host_time: float, started: float, finished: float) -> tuple[float
     return host_time - (started + finished) / 2, (finished - started) / 2
 
 
+HOST_TIME = re.compile(r"\d+(\.\d+)?")  # `date` without %N prints "SECONDS.%N"
+
+
 def clock_verdict(outputs: tuple[Output, ...], facts: Facts) -> Judgement:
     done = outputs[0]
-    try:
-        host_time = float(done.stdout.strip().replace(".N", "").replace("N", ""))
-    except ValueError:
+    number = HOST_TIME.match(done.stdout.strip())
+    if not done.ok or number is None:
         return warned(
             f"the host's `date +%s.%N` printed {done.said()!r}",
             "Check the host's clock by hand (timedatectl).",
         )
+    host_time = float(number.group(0))
     skew, uncertainty = clock_skew(host_time, done.started, done.finished)
     beyond = abs(skew) - uncertainty  # only what the measurement cannot explain
     seen = f"host clock {skew:+.2f}s from the deployer's (±{uncertainty:.2f}s)"
