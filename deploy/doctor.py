@@ -9,20 +9,18 @@ from typing import Any
 
 from deploy import commands as cmd
 from deploy.commands import Command
+from deploy.doctor_state import clock_verdict, disk_verdict, lock_verdict
 from deploy.doctor_verdicts import (
     Facts,
     Judgement,
     Output,
     app_folder_verdict,
-    clock_verdict,
     compose_config_verdict,
     compose_file_verdict,
     compose_verdict,
-    disk_verdict,
     docker_verdict,
     env_file_verdict,
     image_tag_verdict,
-    lock_verdict,
     parse_compose_images,
     parse_compose_tool,
     registry_of,

@@ -20,16 +20,13 @@ from deploy.doctor import (
     registry_probe,
     report_json,
 )
+from deploy.doctor_state import GIB, clock_verdict, disk_verdict, lock_verdict
 from deploy.doctor_verdicts import (
-    GIB,
     Facts,
     Output,
-    clock_verdict,
     compose_verdict,
-    disk_verdict,
     docker_verdict,
     image_tag_verdict,
-    lock_verdict,
     parse_compose_images,
     registry_of,
     registry_verdict,
@@ -248,7 +245,7 @@ def test_pure_modules_import_neither_ssh_nor_http() -> None:
     """config, commands, ledger and the doctor's checks and verdicts stay pure."""
     code = (
         "import sys, deploy.config, deploy.commands, deploy.ledger, deploy.doctor, "
-        "deploy.doctor_verdicts\n"
+        "deploy.doctor_verdicts, deploy.doctor_state\n"
         "print(sorted(m for m in ('asyncssh', 'httpx', 'dagger', 'anyio') if m in sys.modules))"
     )
     done = subprocess.run(
