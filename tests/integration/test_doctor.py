@@ -116,24 +116,29 @@ def test_a_healthy_host_passes_and_nothing_changes(
     assert "nothing failed" in capsys.readouterr().out
 
 
-def test_wrong_host_key_fails_ssh_only(ssh_host: SshHost, deployed: AppPath) -> None:
-    target = make_target(ssh_host, deployed, known_hosts=ssh_host.wrong_known_hosts_line)
+# Past a failed connection every other check is SKIP, so the SSH tests need no deployed app
+# (nor the app port's lock): their app path is never reached.
+UNREACHED_APP = AppPath(Path("/srv/never-reached"), "never-reached", {})
+
+
+def test_wrong_host_key_fails_ssh_only(ssh_host: SshHost) -> None:
+    target = make_target(ssh_host, UNREACHED_APP, known_hosts=ssh_host.wrong_known_hosts_line)
     said = only_broken(doctor(target), "ssh")
     assert "does not match" in said
     assert "STAGING_KNOWN_HOSTS" in said
 
 
 def test_closed_ssh_port_fails_ssh_and_exits_1(
-    ssh_host: SshHost, deployed: AppPath, capsys: pytest.CaptureFixture[str]
+    ssh_host: SshHost, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    environ = target_environ(ssh_host, deployed, ssh_port=str(closed_port()))
+    environ = target_environ(ssh_host, UNREACHED_APP, ssh_port=str(closed_port()))
     assert main(["staging", "doctor"], environ) == 1
     printed = capsys.readouterr().out
     assert "FAIL" in printed
     assert "STAGING_SSH_PORT" in printed
     assert "Traceback" not in printed
     said = only_broken(
-        doctor(make_target(ssh_host, deployed, ssh_port=environ["STAGING_SSH_PORT"])), "ssh"
+        doctor(make_target(ssh_host, UNREACHED_APP, ssh_port=environ["STAGING_SSH_PORT"])), "ssh"
     )
     assert "Could not connect" in said
 
