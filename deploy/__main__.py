@@ -1,4 +1,4 @@
-"""CLI: python -m deploy ENV {init,up,status,history,rollback,lock,unlock}."""
+"""CLI: python -m deploy ENV {init,up,status,history,rollback,lock,unlock,doctor}."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rich.console import Console
 
 from deploy.config import Target, check_tag, load_target
 from deploy.deployer import Deployer, Status
+from deploy.diagnose import doctor
 from deploy.errors import ConfigError, DeployError, InvalidInput
 from deploy.ledger import Release
 from deploy.remote import connect
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     lock = commands.add_parser("lock", help="hold the deploy lock (maintenance)")
     lock.add_argument("--reason", default="held by hand")
     commands.add_parser("unlock", help="remove the deploy lock, whoever holds it")
+    doctor_command = commands.add_parser("doctor", help="check the host, changing nothing")
+    doctor_command.add_argument("--json", action="store_true")
     return parser
 
 
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     except (ConfigError, InvalidInput) as error:
         err.print(f"error: {error}")
         return EXIT_USAGE
+    if args.command == "doctor":
+        return doctor(target, args.json, out)
     try:
         return anyio.run(execute, args, target, who_deploys(environ), out, err)
     except InvalidInput as error:

@@ -1,0 +1,123 @@
+"""The doctor's I/O: runs deploy/doctor.py's checks over SSH (read-only) and shows the report."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import anyio
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from deploy.commands import Command
+from deploy.config import Target
+from deploy.doctor import (
+    CHECKS,
+    HEALTH,
+    SSH,
+    Finding,
+    HostReport,
+    Level,
+    blocked_by,
+    exit_code,
+    finding,
+    ordered,
+    report_json,
+    skipped,
+)
+from deploy.doctor_verdicts import Facts, Output, health_verdict, ssh_verdict
+from deploy.errors import ConnectionFailed
+from deploy.health import wait_healthy
+from deploy.remote import Runner, connect
+
+STYLE = {Level.PASS: "green", Level.WARN: "yellow", Level.FAIL: "bold red", Level.SKIP: "dim"}
+
+
+def facts_of(target: Target) -> Facts:
+    return Facts(target.environment, target.username, target.app_path, target.compose)
+
+
+async def diagnose(target: Target, *, clock: Callable[[], float] = time.time) -> HostReport:
+    """Every check on the target's host; nothing on the host is written or locked."""
+    facts = facts_of(target)
+    where = f"{target.username}@{target.host}:{target.port}"
+    try:
+        async with connect(target) as runner:
+            ssh = finding(*SSH, ssh_verdict(None, f"{where}, host key verified", facts))
+            found = await run_checks(runner, target, facts, clock)
+    except ConnectionFailed as error:
+        cause = type(error.__cause__).__name__ if error.__cause__ else "ConnectionLost"
+        ssh = finding(*SSH, ssh_verdict(cause, str(error), facts))
+        found = [skipped(name, title, SSH[0]) for name, title in all_titles()[1:]]
+    return HostReport(target.host, target.port, ordered([ssh, *found]))
+
+
+def all_titles() -> list[tuple[str, str]]:
+    return [SSH, *((check.name, check.title) for check in CHECKS), HEALTH]
+
+
+async def run_checks(
+    runner: Runner, target: Target, facts: Facts, clock: Callable[[], float]
+) -> list[Finding]:
+    done: dict[str, Finding] = {}
+    outputs_of: dict[Command, Output] = {}  # checks reading the same listing run it once
+    for check in CHECKS:
+        need = blocked_by(check, done)
+        if need is not None:
+            done[check.name] = skipped(check.name, check.title, need)
+            continue
+        outputs = []
+        for command in check.commands(facts):
+            if command not in outputs_of:
+                outputs_of[command] = await run_one(runner, command, clock)
+            outputs.append(outputs_of[command])
+        done[check.name] = finding(check.name, check.title, check.verdict(tuple(outputs), facts))
+        if check.learn is not None and done[check.name].level is Level.PASS:
+            facts = check.learn(facts, tuple(outputs))
+    done[HEALTH[0]] = await check_health(runner, target, facts)
+    return list(done.values())
+
+
+async def run_one(runner: Runner, command: Command, clock: Callable[[], float]) -> Output:
+    started = clock()
+    result = await runner.run(command, check=False)
+    return Output(result.exit_status, result.stdout, result.stderr, started, clock())
+
+
+async def check_health(runner: Runner, target: Target, facts: Facts) -> Finding:
+    """One quick probe through a forwarded port, as `status` does."""
+    quick = replace(target.health, successes=1, timeout=3.0)
+    async with runner.forward_port(quick.port) as port:
+        verdict = await wait_healthy(port, quick)
+    judgement = health_verdict(verdict.healthy, verdict.last.detail, quick.port, facts)
+    return finding(*HEALTH, judgement)
+
+
+def show_table(environment: str, reports: list[HostReport], out: Console) -> None:
+    for report in reports:
+        table = Table(title=f"{environment}: {report.host}:{report.port}", title_justify="left")
+        for column in ("check", "result", "what was seen", "fix"):
+            table.add_column(column, overflow="fold")
+        for found in report.findings:
+            level = Text(found.level.value, style=STYLE[found.level])
+            table.add_row(found.title, level, found.message, found.fix)
+        out.print(table)
+    failures = sum(f.level is Level.FAIL for report in reports for f in report.findings)
+    out.print(
+        f"{environment}: {failures} check(s) failed"
+        if failures
+        else f"{environment}: nothing failed"
+    )
+
+
+def doctor(target: Target, as_json: bool, out: Console) -> int:
+    """`python -m deploy ENV doctor [--json]`: 0 when nothing FAILs, else 1."""
+    reports = [anyio.run(diagnose, target)]
+    if as_json:
+        out.print_json(json.dumps(report_json(target.environment, reports)))
+    else:
+        show_table(target.environment, reports, out)
+    return exit_code(reports)
