@@ -30,6 +30,7 @@ from deploy.ledger import (
     unfinished,
 )
 from deploy.locking import HostLock
+from deploy.pinning import check_pin
 from deploy.remote import Runner
 from deploy.strategies import Layout, Strategy, strategy_for
 from deploy.strategies.adopt import Adoption
@@ -58,6 +59,11 @@ def tag_of(image: str) -> str | None:
     if ":" not in name:
         return None
     return name.split(":", 1)[1] + (at + digest if at else "")
+
+
+def split_digest(image: str) -> str | None:
+    """The `sha256:..` an image reference is pinned to, if any."""
+    return image.partition("@")[2] or None
 
 
 def now_iso() -> str:
@@ -172,7 +178,8 @@ class Deployer:
         self.say(f"pulling {record.image}")
         mark = self.clock()
         try:
-            await self.runner.run(command or cmd.compose_pull(self.tool, self.path, record.tag))
+            await self.runner.run(command or cmd.compose_pull(
+                self.tool, self.path, record.tag, self.target.service))
         except RemoteCommandFailed as error:
             failed = self.finish(record, Outcome.PULL_FAILED, f"pull failed: {error}", phases)
             await self.record(failed)
@@ -181,15 +188,46 @@ class Deployer:
                 f"still runs. {error}"
             ) from error
         phases["pull"] = self.clock() - mark
-        record = replace(record, digest=await self.digest(record.image))
+        record = await self.checked_pin(record, phases)
         await self.record(record)
         return record
+
+    async def pull_unless_present(
+        self, record: Release, phases: dict[str, float], command: cmd.Command | None = None
+    ) -> Release:
+        """Pull a deploy's image; a rollback to an image still on the host skips the pull
+        (it works with the registry unreachable)."""
+        if record.kind is not Kind.DEPLOY:
+            present = await self.runner.run(cmd.image_present(record.image), check=False)
+            if present.ok:
+                self.say(f"{record.image} is on the host: no pull")
+                record = replace(record, digest=await self.digest(record.image))
+                await self.record(record)
+                return record
+        return await self.pull(record, phases, command)
+
+    async def checked_pin(self, record: Release, phases: dict[str, float]) -> Release:
+        """The pulled record with its digest; a pin the registry's tag contradicts is refused
+        (recorded, nothing changed); a pin the registry cannot confirm is kept, with a warning."""
+        try:
+            pin = await check_pin(self.runner, record.image)
+        except InvalidInput as error:
+            await self.record(self.finish(record, Outcome.PULL_FAILED, str(error), phases))
+            raise
+        digest = await self.digest(record.image)
+        if pin is not None and pin.warning:
+            self.say(f"warning: {pin.warning}")
+            return replace(record, digest=digest or split_digest(record.image),
+                           message=f"warning: {pin.warning}")  # fmt: skip
+        return replace(record, digest=digest)
 
     async def set_env(self, key: str, value: str) -> None:
         """Set KEY=VALUE in the app's .env atomically, keeping every other line."""
         env_path = self.file(cmd.ENV_FILE)
         current = await self.runner.read_file(env_path) or ""
-        await self.runner.write_file(env_path, cmd.set_env_value(current, key, value))
+        await self.runner.write_file(
+            env_path, cmd.set_env_value(current, key, value), mode=cmd.ENV_FILE_MODE
+        )
 
     async def env_values(self) -> dict[str, str]:
         return cmd.parse_env_file(await self.runner.read_file(self.file(cmd.ENV_FILE)) or "")
@@ -243,9 +281,19 @@ class Deployer:
         image = await self.running_image()
         return tag_of(image) if image else None
 
-    async def resolve_image(self, tag: str, variable: str = "IMAGE_TAG") -> str:
-        config = await self.runner.run(cmd.compose_config(self.tool, self.path, tag, variable))
-        return cmd.parse_compose_image(config.stdout)
+    async def resolve_image(
+        self, tag: str, variable: str = "IMAGE_TAG", service: str | None = None
+    ) -> str:
+        """The image `service` (default: the target's) would run with `variable`=`tag`."""
+        service = service or self.target.service
+        config = await self.runner.run(cmd.compose_config_json(self.tool, self.path, tag, variable))
+        try:
+            return cmd.parse_service_image(config.stdout, service)
+        except ValueError as error:
+            raise PreflightFailed(
+                f"{self.path}: {error}. Set {self.target.prefix}_SERVICE to the service that "
+                "runs the app."
+            ) from error
 
     async def digest(self, image: str) -> str | None:
         found = await self.runner.run(cmd.image_repo_digests(image), check=False)
@@ -271,6 +319,8 @@ class Deployer:
         self, record: Release, outcome: Outcome, message: str, phases: dict[str, float]
     ) -> Release:
         rounded = tuple((name, round(seconds, 3)) for name, seconds in phases.items())
+        if record.message.startswith("warning:"):
+            message = f"{message} ({record.message})"
         return replace(
             record, outcome=outcome, finished_at=now_iso(), message=message, phases=rounded
         )

@@ -99,9 +99,7 @@ class BlueGreen:
         live_running = getattr(states.get(colour_service(live)), "state", "") == "running"
         colour = other(live) if live_running else live
         service, variable = colour_service(colour), tag_variable(colour)
-        found = await host.runner.run(
-            cmd.compose_config_json(host.tool, host.path, tag, variable))
-        image = cmd.parse_service_image(found.stdout, service)
+        image = await host.resolve_image(tag, variable, service)
         phases: dict[str, float] = {}
         record = replace(host.started(kind, tag, image, previous), colour=colour)
         record = await self.pull_unless_present(record, service, variable, phases)
@@ -128,14 +126,8 @@ class BlueGreen:
         """Pull a deploy's image; a rollback to an image still on the host skips the pull
         (it works with the registry unreachable)."""
         host = self.host
-        if record.kind is not Kind.DEPLOY:
-            present = await host.runner.run(cmd.image_present(record.image), check=False)
-            if present.ok:
-                record = replace(record, digest=await host.digest(record.image))
-                await host.record(record)
-                return record
         pull = cmd.compose_pull(host.tool, host.path, record.tag, service, variable)
-        return await host.pull(record, phases, pull)
+        return await host.pull_unless_present(record, phases, pull)
 
     async def start_and_check(
         self, colour: str, image: str, phases: dict[str, float]

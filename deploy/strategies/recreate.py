@@ -27,7 +27,8 @@ class Recreate:
 
     async def serving_image(self) -> str | None:
         host = self.host
-        found = await host.runner.run(cmd.compose_container_id(host.tool, host.path), check=False)
+        found = await host.runner.run(
+            cmd.compose_container_id(host.tool, host.path, host.target.service), check=False)
         container = found.stdout.strip().splitlines()
         if not found.ok or not container:
             return None
@@ -40,7 +41,7 @@ class Recreate:
         host = self.host
         image = await host.resolve_image(tag)
         phases: dict[str, float] = {}
-        record = await host.pull(host.started(kind, tag, image, previous), phases)
+        record = await host.pull_unless_present(host.started(kind, tag, image, previous), phases)
         verdict = await self.switch_and_check(tag, image, phases)
         if verdict.healthy:
             done = host.finish(record, Outcome.HEALTHY, f"{tag} is healthy", phases)
@@ -60,7 +61,7 @@ class Recreate:
         await host.set_env("IMAGE_TAG", tag)
         host.say(f"switching to {tag}")
         mark = host.clock()
-        up = cmd.compose_up(host.tool, host.path, stop_timeout)
+        up = cmd.compose_up(host.tool, host.path, stop_timeout, host.target.service)
         switched = await host.runner.run(up, check=False)
         phases["switch"] = host.clock() - mark
         if not switched.ok:
