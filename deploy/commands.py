@@ -203,6 +203,25 @@ def compose_container_id(tool: tuple[str, ...], app_path: str, service: str = SE
     return compose(tool, app_path, "ps", "-q", service)
 
 
+def compose_any_container(tool: tuple[str, ...], app_path: str, service: str) -> Command:
+    """The service's container id, running or exited (a failed release's, for its log)."""
+    return compose(tool, app_path, "ps", "--all", "-q", service)
+
+
+def container_logs(container_id: str, lines: int, *, follow: bool = False) -> Command:
+    """The container's last `lines` of output (stdout and stderr, in order); never `inspect`
+    or `env`, which would show the environment and its secrets."""
+    follow_flag = " --follow" if follow else ""
+    script = f'exec docker logs{follow_flag} --tail "$1" "$2" 2>&1'
+    return Command(("sh", "-c", script, "logs", str(lines), container_id))
+
+
+def log_tail(output: str, lines: int, width: int = 300) -> tuple[str, ...]:
+    """The last `lines` non-empty lines of a log, each cut to `width` characters."""
+    kept = [line.rstrip()[:width] for line in output.splitlines() if line.strip()]
+    return tuple(kept[-lines:]) if lines > 0 else ()
+
+
 def image_repo_digests(image: str) -> Command:
     return Command(("docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image))
 

@@ -35,6 +35,9 @@ from deploy.remote import Runner
 from deploy.strategies import Layout, Strategy, strategy_for
 from deploy.strategies.adopt import Adoption
 
+FAILURE_LOG_LINES = 20  # lines of a failed release's log shown to the user
+LEDGER_LOG_LINES = 8  # of those, the lines kept in its ledger record
+
 
 @dataclass(frozen=True, slots=True)
 class Status:
@@ -231,6 +234,20 @@ class Deployer:
 
     async def env_values(self) -> dict[str, str]:
         return cmd.parse_env_file(await self.runner.read_file(self.file(cmd.ENV_FILE)) or "")
+
+    async def failure_log(self, container_id: str | None) -> tuple[str, ...]:
+        """Show the last lines of a failed release's container log; a shorter tail for the
+        ledger. Never the container's environment."""
+        if not container_id:
+            return ()
+        done = await self.runner.run(cmd.container_logs(container_id, FAILURE_LOG_LINES),
+                                     check=False)  # fmt: skip
+        shown = cmd.log_tail(done.stdout, FAILURE_LOG_LINES)
+        if shown:
+            self.say(f"the last {len(shown)} lines of its container's log:")
+            for line in shown:
+                self.say(f"  | {line}")
+        return shown[-LEDGER_LOG_LINES:]
 
     async def last_log_line(self, relative: str, default: str) -> str:
         log = await self.runner.read_file(self.file(relative)) or ""

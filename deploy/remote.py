@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,6 +32,8 @@ class Runner(Protocol):
     """Everything the deployer asks of a host."""
 
     async def run(self, command: Command, *, check: bool = True) -> Result: ...
+
+    async def stream(self, command: Command, on_line: Callable[[str], None]) -> int: ...
 
     async def read_file(self, path: str) -> str | None: ...
 
@@ -81,6 +83,21 @@ class SshRunner:
         if check and not result.ok:
             raise RemoteCommandFailed(line, result.exit_status, result.stderr or result.stdout)
         return result
+
+    async def stream(self, command: Command, on_line: Callable[[str], None]) -> int:
+        """Run `command`, handing each line of its output (stdout and stderr) to `on_line` as
+        it comes; its exit status. Cancelled (Ctrl-C), the remote command is closed."""
+        line = shell_line(command)
+        try:
+            async with self.connection.create_process(
+                line, stderr=asyncssh.STDOUT, encoding="utf-8", errors="replace"
+            ) as process:
+                async for text in process.stdout:
+                    on_line(str(text).rstrip("\n"))
+                done = await process.wait(check=False)
+        except LOST as error:
+            raise ConnectionFailed(f"The SSH connection was lost running `{line}`.") from error
+        return done.exit_status if done.exit_status is not None else 255
 
     async def read_file(self, path: str) -> str | None:
         async with file_errors("read", path):

@@ -154,13 +154,17 @@ class BlueGreen:
     ) -> None:
         host = self.host
         colour = record.colour or "?"
+        host.say(f"{record.tag} did not become healthy on {colour}: {detail}")
+        state = (await self.states()).get(colour_service(colour))
+        tail = await host.failure_log(state.container_id if state else None)
         await host.runner.run(
             cmd.compose_remove(host.tool, host.path, colour_service(colour)), check=False)
         still = (f"{record.previous_tag} still serves on {serving}" if serving
                  else "nothing serves yet")  # fmt: skip
         message = (f"{record.tag} did not become healthy on {colour}: {detail}. It was removed "
                    f"before the switch, so no request reached it; {still}.")  # fmt: skip
-        await host.record(host.finish(record, Outcome.FAILED, message, phases))
+        await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
+                                  log_tail=tail))  # fmt: skip
         raise HealthCheckFailed(message)
 
     async def switch_or_fail(

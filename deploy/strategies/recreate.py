@@ -34,6 +34,13 @@ class Recreate:
             return None
         return await host.container_image(container[0])
 
+    async def any_container(self) -> str | None:
+        """The service's container, running or exited."""
+        host = self.host
+        found = await host.runner.run(cmd.compose_any_container(
+            host.tool, host.path, host.target.service), check=False)  # fmt: skip
+        return next(iter(found.stdout.split()), None) if found.ok else None
+
     async def layout(self) -> Layout:
         return Layout()
 
@@ -49,8 +56,10 @@ class Recreate:
             host.say(f"{tag} is healthy ({verdict.seconds:.1f}s)")
             return done
         message = f"{tag} did not become healthy: {verdict.last.detail}"
-        await host.record(host.finish(record, Outcome.FAILED, message, phases))
         host.say(message)
+        tail = await host.failure_log(await self.any_container())
+        await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
+                                  log_tail=tail))  # fmt: skip
         raise HealthCheckFailed(await self._recover(previous, message))
 
     async def switch_and_check(
