@@ -17,7 +17,7 @@ from deploy.errors import (
     PullFailed,
     RemoteCommandFailed,
 )
-from deploy.health import wait_healthy
+from deploy.health import Progress, wait_healthy
 from deploy.ledger import (
     Kind,
     Lock,
@@ -84,8 +84,10 @@ class Deployer:
         who: str,
         say: Callable[[str], None] = lambda _: None,
         clock: Callable[[], float] = time.time,
+        progress: Callable[[Progress], None] | None = None,
     ) -> None:
         self.runner = runner
+        self.progress = progress  # where a long health wait is shown
         self.target = target
         self.who = who
         self.say = say
@@ -158,6 +160,17 @@ class Deployer:
             strategy=self.strategy.name,
             layout=await self.strategy.layout(),
         )
+
+    async def logs(self, lines: int, follow: bool, on_line: Callable[[str], None]) -> int:
+        """Stream the running release's log (`--follow` until cancelled); its exit status."""
+        await self.prepare()
+        container = await self.strategy.serving_container()
+        if container is None:
+            raise PreflightFailed(
+                f"Nothing runs in {self.path} on {self.target.host}: no log to show."
+            )
+        return await self.runner.stream(cmd.container_logs(container, lines, follow=follow),
+                                        on_line)  # fmt: skip
 
     async def history(self) -> list[Release]:
         return parse_ledger(await self.runner.read_file(self.file(cmd.LEDGER_FILE)) or "")

@@ -57,12 +57,14 @@ class BlueGreen:
         found = await host.runner.run(cmd.compose_states(host.tool, host.path), check=False)
         return cmd.parse_compose_states(found.stdout) if found.ok else {}
 
-    async def serving_image(self) -> str | None:
+    async def serving_container(self) -> str | None:
         colour = await self.serving_colour()
         state = (await self.states()).get(colour_service(colour)) if colour else None
-        if state is None or state.state != "running":
-            return None
-        return await self.host.container_image(state.container_id)
+        return state.container_id if state and state.state == "running" else None
+
+    async def serving_image(self) -> str | None:
+        container = await self.serving_container()
+        return await self.host.container_image(container) if container else None
 
     async def layout(self) -> Layout:
         serving, states = await self.serving_colour(), await self.states()
@@ -145,7 +147,8 @@ class BlueGreen:
         host.say(f"health-checking {colour} ({host.target.health.successes} passes needed)")
         commit = await host.revision(image)
         async with host.runner.forward_port(COLOUR_PORTS[colour]) as port:
-            verdict = await wait_healthy(port, host.target.health, expect_commit=commit)
+            verdict = await wait_healthy(port, host.target.health, expect_commit=commit,
+                                         progress=host.progress)  # fmt: skip
         phases["healthy"] = host.clock() - mark
         return None if verdict.healthy else verdict.last.detail
 

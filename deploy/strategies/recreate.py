@@ -25,14 +25,16 @@ class Recreate:
     def __init__(self, deployer: Deployer) -> None:
         self.host = deployer
 
-    async def serving_image(self) -> str | None:
+    async def serving_container(self) -> str | None:
         host = self.host
         found = await host.runner.run(
             cmd.compose_container_id(host.tool, host.path, host.target.service), check=False)
         container = found.stdout.strip().splitlines()
-        if not found.ok or not container:
-            return None
-        return await host.container_image(container[0])
+        return container[0] if found.ok and container else None
+
+    async def serving_image(self) -> str | None:
+        container = await self.serving_container()
+        return await self.host.container_image(container) if container else None
 
     async def any_container(self) -> str | None:
         """The service's container, running or exited."""
@@ -80,7 +82,8 @@ class Recreate:
         host.say(f"health-checking {tag} ({host.target.health.successes} passes needed)")
         commit = await host.revision(image)
         async with host.runner.forward_port(host.target.health.port) as port:
-            verdict = await wait_healthy(port, host.target.health, expect_commit=commit)
+            verdict = await wait_healthy(port, host.target.health, expect_commit=commit,
+                                         progress=host.progress)  # fmt: skip
         phases["healthy"] = host.clock() - mark
         return verdict
 
