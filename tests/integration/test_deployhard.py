@@ -3,8 +3,12 @@ references, rollback with the registry unreachable, the container's log on a fai
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -143,3 +147,54 @@ def test_blue_green_rollback_works_with_the_registry_unreachable(
     assert main(["staging", "rollback"], environ) == 0
     assert public_version() == "bg1"
     assert "pull" not in dict(history_on_host(app_path)[-1].phases)
+
+
+def test_a_failed_release_shows_its_log_and_keeps_a_tail_and_json_says_so(
+    ssh_host: SshHost, app_path: AppPath, images: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    environ = target_environ(ssh_host, app_path, health_timeout="6")
+    assert main(["staging", "up", "v1", "--json"], environ) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["schema"], result["command"], result["ok"]) == (1, "up", True)
+    assert (result["release"]["tag"], result["release"]["outcome"]) == ("v1", "healthy")
+    assert main(["staging", "up", "bad", "--json"], environ) == 1
+    captured = capsys.readouterr()
+    assert '"GET /health HTTP/1.1" 500' in captured.err  # the broken server's own log line
+    assert "SUPABASE_KEY" not in captured.err  # a log, never the environment
+    failed = json.loads(captured.out)
+    assert (failed["ok"], failed["release"]) == (False, None)
+    assert "Rolled back: v1" in failed["error"]
+    bad = next(r for r in history_on_host(app_path) if r.tag == "bad")
+    assert bad.outcome.value == "failed"
+    assert 0 < len(bad.log_tail) <= 8
+    assert any("500" in line for line in bad.log_tail)
+
+
+def test_logs_shows_the_running_release_and_follow_stops_on_ctrl_c(
+    ssh_host: SshHost, app_path: AppPath, images: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    environ = target_environ(ssh_host, app_path)
+    assert main(["staging", "up", "v1"], environ) == 0
+    capsys.readouterr()
+    assert main(["staging", "logs", "--lines", "3"], environ) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert 0 < len(lines) <= 3
+    assert any("/health" in line for line in lines)  # uvicorn's access log of our probes
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "deploy", "staging", "logs", "--follow", "--lines", "1"],
+        env={**os.environ, **environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)
+        served_version()  # a new request: a new line in the followed log
+        time.sleep(2)
+        assert follow.poll() is None  # still following
+        follow.send_signal(signal.SIGINT)
+        out, _ = follow.communicate(timeout=15)
+    finally:
+        follow.kill()
+    assert follow.returncode == 130
+    assert "GET /version" in out
