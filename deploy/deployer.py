@@ -30,13 +30,10 @@ from deploy.ledger import (
     unfinished,
 )
 from deploy.locking import HostLock
-from deploy.pinning import check_pin
+from deploy.pulling import checked_pin, failure_log, pull_unless_present
 from deploy.remote import Runner
 from deploy.strategies import Layout, Strategy, strategy_for
 from deploy.strategies.adopt import Adoption
-
-FAILURE_LOG_LINES = 20  # lines of a failed release's log shown to the user
-LEDGER_LOG_LINES = 8  # of those, the lines kept in its ledger record
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +59,6 @@ def tag_of(image: str) -> str | None:
     if ":" not in name:
         return None
     return name.split(":", 1)[1] + (at + digest if at else "")
-
-
-def split_digest(image: str) -> str | None:
-    """The `sha256:..` an image reference is pinned to, if any."""
-    return image.partition("@")[2] or None
 
 
 def now_iso() -> str:
@@ -204,38 +196,19 @@ class Deployer:
                 f"still runs. {error}"
             ) from error
         phases["pull"] = self.clock() - mark
-        record = await self.checked_pin(record, phases)
+        record = await checked_pin(self, record, phases)
         await self.record(record)
         return record
 
     async def pull_unless_present(
         self, record: Release, phases: dict[str, float], command: cmd.Command | None = None
     ) -> Release:
-        """Pull a deploy's image; a rollback to an image still on the host skips the pull
-        (it works with the registry unreachable)."""
-        if record.kind is not Kind.DEPLOY:
-            present = await self.runner.run(cmd.image_present(record.image), check=False)
-            if present.ok:
-                self.say(f"{record.image} is on the host: no pull")
-                record = replace(record, digest=await self.digest(record.image))
-                await self.record(record)
-                return record
-        return await self.pull(record, phases, command)
+        """Pull a deploy's image; a rollback to an image on the host skips the pull."""
+        return await pull_unless_present(self, record, phases, command)
 
-    async def checked_pin(self, record: Release, phases: dict[str, float]) -> Release:
-        """The pulled record with its digest; a pin the registry's tag contradicts is refused
-        (recorded, nothing changed); a pin the registry cannot confirm is kept, with a warning."""
-        try:
-            pin = await check_pin(self.runner, record.image)
-        except InvalidInput as error:
-            await self.record(self.finish(record, Outcome.PULL_FAILED, str(error), phases))
-            raise
-        digest = await self.digest(record.image)
-        if pin is not None and pin.warning:
-            self.say(f"warning: {pin.warning}")
-            return replace(record, digest=digest or split_digest(record.image),
-                           message=f"warning: {pin.warning}")  # fmt: skip
-        return replace(record, digest=digest)
+    async def failure_log(self, container_id: str | None) -> tuple[str, ...]:
+        """Show a failed release's last log lines; a shorter tail for the ledger."""
+        return await failure_log(self, container_id)
 
     async def set_env(self, key: str, value: str) -> None:
         """Set KEY=VALUE in the app's .env atomically, keeping every other line."""
@@ -247,20 +220,6 @@ class Deployer:
 
     async def env_values(self) -> dict[str, str]:
         return cmd.parse_env_file(await self.runner.read_file(self.file(cmd.ENV_FILE)) or "")
-
-    async def failure_log(self, container_id: str | None) -> tuple[str, ...]:
-        """Show the last lines of a failed release's container log; a shorter tail for the
-        ledger. Never the container's environment."""
-        if not container_id:
-            return ()
-        done = await self.runner.run(cmd.container_logs(container_id, FAILURE_LOG_LINES),
-                                     check=False)  # fmt: skip
-        shown = cmd.log_tail(done.stdout, FAILURE_LOG_LINES)
-        if shown:
-            self.say(f"the last {len(shown)} lines of its container's log:")
-            for line in shown:
-                self.say(f"  | {line}")
-        return shown[-LEDGER_LOG_LINES:]
 
     async def last_log_line(self, relative: str, default: str) -> str:
         log = await self.runner.read_file(self.file(relative)) or ""
