@@ -93,7 +93,8 @@ class SshRunner:
                 line, stderr=asyncssh.STDOUT, encoding="utf-8", errors="replace"
             ) as process:
                 async for text in process.stdout:
-                    on_line(str(text).rstrip("\n"))
+                    if text:  # "" is the end of the stream, not a line
+                        on_line(str(text).rstrip("\n"))
                 done = await process.wait(check=False)
         except LOST as error:
             raise ConnectionFailed(f"The SSH connection was lost running `{line}`.") from error
