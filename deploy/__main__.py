@@ -192,6 +192,7 @@ def main(
         target = load_target(args.environment, environ)
     except (ConfigError, InvalidInput) as error:
         err.print(f"error: {error}")
+        json_failure(args, args.environment, error, out)
         return EXIT_USAGE
     try:
         return anyio.run(execute, args, target, who_deploys(environ), out, err)
@@ -200,11 +201,17 @@ def main(
         return EXIT_INTERRUPTED
     except DeployError as error:
         err.print(f"error: {error}")
-        if getattr(args, "json", False) and args.command not in ("status", "history"):
-            command = "up" if args.command == "deploy" else args.command
-            out.print_json(json.dumps(result_json(
-                command, target.environment, ok=False, error=str(error))))  # fmt: skip
+        json_failure(args, target.environment, error, out)
         return EXIT_USAGE if isinstance(error, InvalidInput) else EXIT_FAILED
+
+
+def json_failure(
+    args: argparse.Namespace, environment: str, error: Exception, out: Console
+) -> None:
+    """With --json, a failure is a result object too (ok false, the error)."""
+    if getattr(args, "json", False) and args.command not in ("status", "history"):
+        command = "up" if args.command == "deploy" else args.command
+        out.print_json(json.dumps(result_json(command, environment, ok=False, error=str(error))))
 
 
 def run() -> None:

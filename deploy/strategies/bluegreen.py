@@ -259,7 +259,10 @@ class BlueGreen:
         await self.switch_to(old, serving=record.colour, previous=record.tag)
         back = host.clock() - mark
         message = f"degraded during the watch: {reason}; switched back to {old} in {back:.2f}s"
-        await host.record(host.finish(record, Outcome.FAILED, message, phases))
+        state = (await self.states()).get(colour_service(record.colour or "?"))
+        tail = await host.failure_log(state.container_id if state else None)
+        await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
+                                  log_tail=tail))  # fmt: skip
         previous = record.previous_tag or "?"
         old_image = await self.serving_image() or ""
         auto = replace(host.started(Kind.AUTO_ROLLBACK, previous, old_image), colour=old,

@@ -181,3 +181,12 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         build_parser("shipyard-deploy").parse_args(["--version"])
     assert done.value.code == 0
     assert re.fullmatch(r"shipyard-deploy \S+\n", capsys.readouterr().out)
+
+
+def test_json_reports_a_refusal_before_any_connection(capsys: pytest.CaptureFixture[str]) -> None:
+    from deploy.__main__ import main
+
+    assert main(["staging", "lock", "--json"], {**GOOD, "STAGING_SERVICE": "Bad"}) == 2
+    result = json.loads(capsys.readouterr().out)
+    assert (result["schema"], result["command"], result["ok"]) == (RESULT_SCHEMA, "lock", False)
+    assert "STAGING_SERVICE" in result["error"]
