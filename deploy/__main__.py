@@ -1,4 +1,4 @@
-"""CLI: python -m deploy ENV {init,up,status,history,rollback,lock,unlock,doctor}."""
+"""CLI: python -m deploy ENV {init,up,status,history,rollback,lock,unlock,logs,doctor}."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict
+from importlib import metadata
 from typing import Any
 
 import anyio
@@ -21,31 +22,63 @@ from deploy.diagnose import doctor
 from deploy.errors import ConfigError, DeployError, InvalidInput
 from deploy.ledger import Release
 from deploy.remote import connect
+from deploy.views import (
+    RESULT_SCHEMA,
+    HealthProgress,
+    fields_table,
+    history_table,
+    release_json,
+    result_json,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C (the shell's 128 + SIGINT)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
+JSON_HELP = f"print one JSON object (schema {RESULT_SCHEMA}, see the README) on stdout"
+
+
+def build_parser(prog: str = "python -m deploy") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument("environment", help="staging, production, ... (reads <ENV>_* variables)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("init", help="turn the app folder into blue-green (idempotent)")
     up = commands.add_parser("up", aliases=["deploy"], help="deploy an image tag")
     up.add_argument("tag", help="image tag, optionally pinned: TAG@sha256:<digest>")
+    up.add_argument("--json", action="store_true", help=JSON_HELP)
     status = commands.add_parser("status", help="what runs now, its digest and health")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.add_argument("--no-probe", action="store_true", help="skip the health probe")
     history = commands.add_parser("history", help="release history on the host")
-    history.add_argument("--json", action="store_true")
-    history.add_argument("--limit", type=int, default=20)
+    history.add_argument("--json", action="store_true", help="print the records as a JSON list")
+    history.add_argument("--limit", type=int, default=20,
+                         help="show the last N attempts (default 20)")
     rollback = commands.add_parser("rollback", help="go back to an earlier healthy release")
     rollback.add_argument("--to", help="tag to return to (default: the last other that passed)")
+    rollback.add_argument("--json", action="store_true", help=JSON_HELP)
     lock = commands.add_parser("lock", help="hold the deploy lock (maintenance)")
-    lock.add_argument("--reason", default="held by hand")
-    commands.add_parser("unlock", help="remove the deploy lock, whoever holds it")
+    lock.add_argument("--reason", default="held by hand",
+                      help="why, shown to whoever finds the host locked")
+    lock.add_argument("--json", action="store_true", help=JSON_HELP)
+    unlock = commands.add_parser("unlock", help="remove the deploy lock, whoever holds it")
+    unlock.add_argument("--json", action="store_true", help=JSON_HELP)
+    logs = commands.add_parser("logs", help="the running release's container log")
+    logs.add_argument("--lines", type=int, default=100,
+                      help="how many of the last lines to show (default 100)")
+    logs.add_argument("--follow", action="store_true",
+                      help="keep printing new lines until Ctrl-C")
     doctor_command = commands.add_parser("doctor", help="check the host, changing nothing")
-    doctor_command.add_argument("--json", action="store_true")
+    doctor_command.add_argument("--json", action="store_true",
+                                help="print the checks as JSON (schema 1)")
     return parser
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("shipyard")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def who_deploys(environ: Mapping[str, str]) -> str:
@@ -64,7 +97,10 @@ async def execute(
         if tag is not None:
             check_tag(tag)  # refused before any SSH connection
     async with connect(target) as runner:
-        deployer = Deployer(runner, target, who=who, say=lambda line: err.print(f"· {line}"))
+        deployer = Deployer(runner, target, who=who, say=lambda line: err.print(f"· {line}"),
+                            progress=HealthProgress(err))  # fmt: skip
+        if getattr(args, "json", False) and args.command not in ("status", "history"):
+            return await execute_json(args, deployer, target, out)
         if args.command == "init":
             for change in await deployer.init():
                 out.print(f"{target.environment}: {change}")
@@ -79,6 +115,8 @@ async def execute(
             show_status(await deployer.status(probe=not args.no_probe), args.json, out)
         elif args.command == "history":
             show_history((await deployer.history())[-args.limit :], args.json, out)
+        elif args.command == "logs":
+            await deployer.logs(args.lines, args.follow, lambda line: out.out(line))
         elif args.command == "lock":
             held = await deployer.lock(args.reason)
             out.print(f"{target.environment}: locked by {held.owner} ({held.reason})")
@@ -89,22 +127,42 @@ async def execute(
     return EXIT_OK
 
 
+async def execute_json(
+    args: argparse.Namespace, deployer: Deployer, target: Target, out: Console
+) -> int:
+    """up, rollback, lock and unlock with --json: one result object on stdout."""
+    command = "up" if args.command == "deploy" else args.command
+    release, lock = None, None
+    if command == "up":
+        release = await deployer.deploy(args.tag)
+    elif command == "rollback":
+        release = await deployer.rollback(args.to)
+    elif command == "lock":
+        lock = await deployer.lock(args.reason)
+    else:
+        lock = await deployer.unlock()
+    data = result_json(command, target.environment, ok=True, release=release, lock=lock)
+    out.print_json(json.dumps(data))
+    return EXIT_OK
+
+
 def show_status(status: Status, as_json: bool, out: Console) -> None:
     if as_json:
         data: dict[str, Any] = asdict(status)
-        data["last_release"] = _release_json(status.last_release)
+        data["last_release"] = release_json(status.last_release)
         out.print_json(json.dumps(data))
         return
     health = {True: "healthy", False: "UNHEALTHY", None: "not probed"}[status.healthy]
     out.print(f"{status.environment}: {status.tag or 'nothing running'} — {health}")
-    out.print(f"  image:  {status.image or '-'}\n  digest: {status.digest or '-'}")
-    if status.strategy != "recreate":
-        show_layout(status, out)
+    rows = [("image", status.image or "-"), ("digest", status.digest or "-")]
     if status.lock:
-        out.print(f"  locked: by {status.lock.owner} ({status.lock.reason})")
+        rows.append(("locked", f"by {status.lock.owner} ({status.lock.reason})"))
     if status.last_release:
         last = status.last_release
-        out.print(f"  last:   {last.kind} {last.tag} → {last.outcome} at {last.started_at}")
+        rows.append(("last", f"{last.kind} {last.tag} → {last.outcome} at {last.started_at}"))
+    out.print(fields_table(rows))
+    if status.strategy != "recreate":
+        show_layout(status, out)
 
 
 def show_layout(status: Status, out: Console) -> None:
@@ -121,23 +179,16 @@ def show_layout(status: Status, out: Console) -> None:
 
 def show_history(history: list[Release], as_json: bool, out: Console) -> None:
     if as_json:
-        out.print_json(json.dumps([_release_json(release) for release in history]))
+        out.print_json(json.dumps([release_json(release) for release in history]))
         return
-    for release in history:
-        out.print(
-            f"{release.started_at}  {release.kind:<13} {release.tag:<24} {release.outcome:<12} "
-            f"{release.colour or '':<5} {release.deployed_by}  {release.message}"
-        )
-        if release.phases:
-            out.print("    " + "  ".join(f"{name} {sec:.2f}s" for name, sec in release.phases))
+    out.print(history_table(history))
 
 
-def _release_json(release: Release | None) -> dict[str, Any] | None:
-    return json.loads(release.to_line()) if release else None
-
-
-def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(
+    argv: list[str] | None = None, environ: Mapping[str, str] | None = None,
+    prog: str = "python -m deploy",
+) -> int:
+    args = build_parser(prog).parse_args(argv)
     out = Console(highlight=False, soft_wrap=True, markup=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     environ = os.environ if environ is None else environ
@@ -145,22 +196,33 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         target = load_target(args.environment, environ)
     except (ConfigError, InvalidInput) as error:
         err.print(f"error: {error}")
+        json_failure(args, args.environment, error, out)
         return EXIT_USAGE
     if args.command == "doctor":
         return doctor(target, args.json, out)
     try:
         return anyio.run(execute, args, target, who_deploys(environ), out, err)
-    except InvalidInput as error:
-        err.print(f"error: {error}")
-        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
     except DeployError as error:
         err.print(f"error: {error}")
-        return EXIT_FAILED
+        json_failure(args, target.environment, error, out)
+        return EXIT_USAGE if isinstance(error, InvalidInput) else EXIT_FAILED
+
+
+def json_failure(
+    args: argparse.Namespace, environment: str, error: Exception, out: Console
+) -> None:
+    """With --json, a failure is a result object too (ok false, the error)."""
+    if getattr(args, "json", False) and args.command not in ("status", "history"):
+        command = "up" if args.command == "deploy" else args.command
+        out.print_json(json.dumps(result_json(command, environment, ok=False, error=str(error))))
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: help and errors name the command typed."""
+    sys.exit(main(prog=os.path.basename(sys.argv[0]) or "shipyard-deploy"))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ LEDGER_FILE = f"{STATE_DIR}/releases.jsonl"
 LOCK_FILE = f"{STATE_DIR}/lock.json"
 SWITCH_LOG = f"{STATE_DIR}/switch.log"
 ENV_FILE = ".env"
+ENV_FILE_MODE = 0o600  # a .env the deployer creates holds secrets: its owner reads it only
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 
 
@@ -65,12 +66,6 @@ def compose_pull(
     return compose(tool, app_path, "pull", service, tag=tag, variable=variable)
 
 
-def compose_config(
-    tool: tuple[str, ...], app_path: str, tag: str | None = None, variable: str = "IMAGE_TAG"
-) -> Command:
-    return compose(tool, app_path, "config", tag=tag, variable=variable)
-
-
 def compose_config_json(
     tool: tuple[str, ...], app_path: str, tag: str, variable: str
 ) -> Command:
@@ -79,10 +74,17 @@ def compose_config_json(
 
 def parse_service_image(config_json: str, service: str) -> str:
     """The resolved `image` of one service from `docker compose config --format json`."""
-    services = json.loads(config_json).get("services") or {}
+    try:
+        model = json.loads(config_json)
+    except json.JSONDecodeError as error:
+        raise ValueError("`docker compose config --format json` printed no JSON") from error
+    services = (model.get("services") if isinstance(model, dict) else None) or {}
     image = (services.get(service) or {}).get("image")
     if not image:
-        raise ValueError(f"`docker compose config` has no image for the service {service!r}")
+        found = ", ".join(sorted(services)) or "none"
+        raise ValueError(
+            f"the compose file has no service {service!r} with an image (services: {found})"
+        )
     return str(image)
 
 
@@ -185,18 +187,39 @@ def parse_compose_states(output: str) -> dict[str, ContainerState]:
     }
 
 
-def compose_up(tool: tuple[str, ...], app_path: str, stop_timeout: int | None = None) -> Command:
+def compose_up(
+    tool: tuple[str, ...], app_path: str, stop_timeout: int | None = None, service: str = SERVICE
+) -> Command:
     """Recreate the service from .env; survives a dropped connection (see Command.log).
 
     `stop_timeout` bounds how long the replaced container may take to stop (a release that
     failed its health check gets little patience)."""
     timeout = ("--timeout", str(stop_timeout)) if stop_timeout is not None else ()
-    base = compose(tool, app_path, "up", "-d", "--remove-orphans", *timeout, SERVICE)
+    base = compose(tool, app_path, "up", "-d", "--remove-orphans", *timeout, service)
     return Command(base.argv, cwd=app_path, log=SWITCH_LOG)
 
 
-def compose_container_id(tool: tuple[str, ...], app_path: str) -> Command:
-    return compose(tool, app_path, "ps", "-q", SERVICE)
+def compose_container_id(tool: tuple[str, ...], app_path: str, service: str = SERVICE) -> Command:
+    return compose(tool, app_path, "ps", "-q", service)
+
+
+def compose_any_container(tool: tuple[str, ...], app_path: str, service: str) -> Command:
+    """The service's container id, running or exited (a failed release's, for its log)."""
+    return compose(tool, app_path, "ps", "--all", "-q", service)
+
+
+def container_logs(container_id: str, lines: int, *, follow: bool = False) -> Command:
+    """The container's last `lines` of output (stdout and stderr, in order); never `inspect`
+    or `env`, which would show the environment and its secrets."""
+    follow_flag = " --follow" if follow else ""
+    script = f'exec docker logs{follow_flag} --tail "$1" "$2" 2>&1'
+    return Command(("sh", "-c", script, "logs", str(lines), container_id))
+
+
+def log_tail(output: str, lines: int, width: int = 300) -> tuple[str, ...]:
+    """The last `lines` non-empty lines of a log, each cut to `width` characters."""
+    kept = [line.rstrip()[:width] for line in output.splitlines() if line.strip()]
+    return tuple(kept[-lines:]) if lines > 0 else ()
 
 
 def image_repo_digests(image: str) -> Command:
@@ -223,14 +246,6 @@ def preflight(app_path: str) -> Command:
     tests = " || ".join(f"test -f {name}" for name in COMPOSE_FILES)
     script = f"cd \"$1\" && ({tests}) && mkdir -p {STATE_DIR}"
     return Command(("sh", "-c", script, "preflight", app_path))
-
-
-def parse_compose_image(config_yaml: str) -> str:
-    """The resolved `image:` of the service from `docker compose config` output."""
-    match = re.search(r"^\s*image:\s*['\"]?([^'\"\s]+)['\"]?\s*$", config_yaml, re.MULTILINE)
-    if match is None:
-        raise ValueError("`docker compose config` printed no image line")
-    return match.group(1)
 
 
 def parse_repo_digest(inspect_output: str, image: str) -> str | None:

@@ -15,6 +15,7 @@ USER_PATTERN = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 PATH_PATTERN = re.compile(r"/[A-Za-z0-9._/-]{0,255}")
 TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 DIGEST_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
+SERVICE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")  # a compose service name
 
 
 class Secret:
@@ -82,6 +83,7 @@ class Target:
     lock_ttl: float = 900.0
     compose: str = "auto"
     release: ReleasePolicy = ReleasePolicy()
+    service: str = "api"  # the compose service that runs the app
 
     @property
     def prefix(self) -> str:
@@ -122,6 +124,9 @@ def load_target(environment: str, environ: Mapping[str, str]) -> Target:
             ),
             drain=float(read.integer("DRAIN", default=30, low=0, high=3600)),
             watch=float(read.integer("WATCH", default=30, low=0, high=3600)),
+        ),
+        service=read.optional_matching(
+            "SERVICE", SERVICE_PATTERN, "a compose service name (a-z 0-9 _ . -)", "api"
         ),
     )
 

@@ -17,7 +17,7 @@ from deploy.errors import (
     PullFailed,
     RemoteCommandFailed,
 )
-from deploy.health import wait_healthy
+from deploy.health import Progress, wait_healthy
 from deploy.ledger import (
     Kind,
     Lock,
@@ -30,6 +30,7 @@ from deploy.ledger import (
     unfinished,
 )
 from deploy.locking import HostLock
+from deploy.pulling import checked_pin, failure_log, pull_unless_present
 from deploy.remote import Runner
 from deploy.strategies import Layout, Strategy, strategy_for
 from deploy.strategies.adopt import Adoption
@@ -75,8 +76,10 @@ class Deployer:
         who: str,
         say: Callable[[str], None] = lambda _: None,
         clock: Callable[[], float] = time.time,
+        progress: Callable[[Progress], None] | None = None,
     ) -> None:
         self.runner = runner
+        self.progress = progress  # where a long health wait is shown
         self.target = target
         self.who = who
         self.say = say
@@ -150,6 +153,17 @@ class Deployer:
             layout=await self.strategy.layout(),
         )
 
+    async def logs(self, lines: int, follow: bool, on_line: Callable[[str], None]) -> int:
+        """Stream the running release's log (`--follow` until cancelled); its exit status."""
+        await self.prepare()
+        container = await self.strategy.serving_container()
+        if container is None:
+            raise PreflightFailed(
+                f"Nothing runs in {self.path} on {self.target.host}: no log to show."
+            )
+        return await self.runner.stream(cmd.container_logs(container, lines, follow=follow),
+                                        on_line)  # fmt: skip
+
     async def history(self) -> list[Release]:
         return parse_ledger(await self.runner.read_file(self.file(cmd.LEDGER_FILE)) or "")
 
@@ -172,7 +186,8 @@ class Deployer:
         self.say(f"pulling {record.image}")
         mark = self.clock()
         try:
-            await self.runner.run(command or cmd.compose_pull(self.tool, self.path, record.tag))
+            await self.runner.run(command or cmd.compose_pull(
+                self.tool, self.path, record.tag, self.target.service))
         except RemoteCommandFailed as error:
             failed = self.finish(record, Outcome.PULL_FAILED, f"pull failed: {error}", phases)
             await self.record(failed)
@@ -181,15 +196,27 @@ class Deployer:
                 f"still runs. {error}"
             ) from error
         phases["pull"] = self.clock() - mark
-        record = replace(record, digest=await self.digest(record.image))
+        record = await checked_pin(self, record, phases)
         await self.record(record)
         return record
+
+    async def pull_unless_present(
+        self, record: Release, phases: dict[str, float], command: cmd.Command | None = None
+    ) -> Release:
+        """Pull a deploy's image; a rollback to an image on the host skips the pull."""
+        return await pull_unless_present(self, record, phases, command)
+
+    async def failure_log(self, container_id: str | None) -> tuple[str, ...]:
+        """Show a failed release's last log lines; a shorter tail for the ledger."""
+        return await failure_log(self, container_id)
 
     async def set_env(self, key: str, value: str) -> None:
         """Set KEY=VALUE in the app's .env atomically, keeping every other line."""
         env_path = self.file(cmd.ENV_FILE)
         current = await self.runner.read_file(env_path) or ""
-        await self.runner.write_file(env_path, cmd.set_env_value(current, key, value))
+        await self.runner.write_file(
+            env_path, cmd.set_env_value(current, key, value), mode=cmd.ENV_FILE_MODE
+        )
 
     async def env_values(self) -> dict[str, str]:
         return cmd.parse_env_file(await self.runner.read_file(self.file(cmd.ENV_FILE)) or "")
@@ -243,9 +270,19 @@ class Deployer:
         image = await self.running_image()
         return tag_of(image) if image else None
 
-    async def resolve_image(self, tag: str, variable: str = "IMAGE_TAG") -> str:
-        config = await self.runner.run(cmd.compose_config(self.tool, self.path, tag, variable))
-        return cmd.parse_compose_image(config.stdout)
+    async def resolve_image(
+        self, tag: str, variable: str = "IMAGE_TAG", service: str | None = None
+    ) -> str:
+        """The image `service` (default: the target's) would run with `variable`=`tag`."""
+        service = service or self.target.service
+        config = await self.runner.run(cmd.compose_config_json(self.tool, self.path, tag, variable))
+        try:
+            return cmd.parse_service_image(config.stdout, service)
+        except ValueError as error:
+            raise PreflightFailed(
+                f"{self.path}: {error}. Set {self.target.prefix}_SERVICE to the service that "
+                "runs the app."
+            ) from error
 
     async def digest(self, image: str) -> str | None:
         found = await self.runner.run(cmd.image_repo_digests(image), check=False)
@@ -271,6 +308,8 @@ class Deployer:
         self, record: Release, outcome: Outcome, message: str, phases: dict[str, float]
     ) -> Release:
         rounded = tuple((name, round(seconds, 3)) for name, seconds in phases.items())
+        if record.message.startswith("warning:"):
+            message = f"{message} ({record.message})"
         return replace(
             record, outcome=outcome, finished_at=now_iso(), message=message, phases=rounded
         )

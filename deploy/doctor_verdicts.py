@@ -200,7 +200,7 @@ def image_tag_verdict(outputs: tuple[Output, ...], facts: Facts) -> Judgement:
 def parse_compose_images(stdout: str) -> list[str]:
     """Image names from `config --images` (one a line) or `config` (its image: lines)."""
     if IMAGE_LINE.search(stdout):
-        return [cmd.parse_compose_image(stdout)]
+        return [value.strip() for value in IMAGE_LINE.findall(stdout)]
     return [line.strip() for line in stdout.splitlines() if line.strip()]
 
 

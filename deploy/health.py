@@ -31,6 +31,34 @@ class Verdict:
     last: Probe
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a health wait stands: shown on long waits."""
+
+    probes: int
+    passes_in_a_row: int
+    needed: int
+    seconds: float
+    timeout: float
+    last: Probe
+    done: bool = False
+
+    def line(self) -> str:
+        return (f"health: {self.passes_in_a_row}/{self.needed} passes in a row after "
+                f"{self.probes} probes, {self.seconds:.0f}s of {self.timeout:.0f}s; "
+                f"last answer: {self.last.detail}")  # fmt: skip
+
+
+def passes_in_a_row(results: list[bool]) -> int:
+    """Pure: how many of the latest probes passed, counting back to the last failure."""
+    count = 0
+    for ok in reversed(results):
+        if not ok:
+            break
+        count += 1
+    return count
+
+
 def judge(probe_results: list[bool], needed: int) -> bool:
     """Pure policy: healthy once the last `needed` probes all passed."""
     return len(probe_results) >= needed and all(probe_results[-needed:])
@@ -67,8 +95,10 @@ async def wait_healthy(
     *,
     expect_commit: str | None = None,
     clock: Callable[[], float] = time.monotonic,
+    progress: Callable[[Progress], None] | None = None,
 ) -> Verdict:
-    """Probe until `policy.successes` consecutive passes, or until `policy.timeout`."""
+    """Probe until `policy.successes` consecutive passes, or until `policy.timeout`;
+    `progress` hears after every probe where the wait stands."""
     url = f"http://127.0.0.1:{local_port}{policy.path}"
     start = clock()
     results: list[bool] = []
@@ -78,8 +108,11 @@ async def wait_healthy(
             last = await probe(client, url, expect_commit)
             results.append(last.ok)
             elapsed = clock() - start
-            if judge(results, policy.successes):
-                return Verdict(True, elapsed, len(results), last)
-            if elapsed >= policy.timeout:
-                return Verdict(False, elapsed, len(results), last)
+            healthy = judge(results, policy.successes)
+            done = healthy or elapsed >= policy.timeout
+            if progress is not None:
+                progress(Progress(len(results), passes_in_a_row(results), policy.successes,
+                                  elapsed, policy.timeout, last, done))  # fmt: skip
+            if done:
+                return Verdict(healthy, elapsed, len(results), last)
             await anyio.sleep(policy.interval)

@@ -14,9 +14,12 @@ MARKER = "# shipyard blue-green layout"
 TAG_VARIABLE = "IMAGE_TAG"
 # Keys of the guide's service carried to both colours unchanged.
 CARRIED = ("restart", "environment", "env_file", "volumes", "labels", "logging", "command",
-           "entrypoint", "user", "working_dir", "stop_signal", "ulimits")  # fmt: skip
+           "entrypoint", "user", "working_dir", "stop_signal", "ulimits", "security_opt",
+           "cap_drop", "cap_add", "read_only", "tmpfs")  # fmt: skip
 # Keys the layout replaces: each colour gets its own image tag, port and health check.
-REPLACED = ("image", "ports", "network_mode", "healthcheck", "container_name", "expose")
+# `networks` only as compose writes it for the default network (custom ones are refused).
+REPLACED = ("image", "ports", "network_mode", "healthcheck", "container_name", "expose",
+            "networks")  # fmt: skip
 
 
 def colour_service(colour: str) -> str:
@@ -55,6 +58,10 @@ def understand(model: dict[str, Any], app_path: str) -> GuideService:
     image = str(api.get("image", ""))
     if image.count("${" + TAG_VARIABLE) != 1:
         problems.append(f"`{SERVICE}.image` must use ${{{TAG_VARIABLE}}} once, got {image!r}")
+    networks = set(api.get("networks") or {})
+    if networks - {"default"}:
+        problems.append(f"`{SERVICE}` joins networks this layout does not carry: "
+                        f"{', '.join(sorted(networks - {'default'}))}")  # fmt: skip
     host_network = api.get("network_mode") == "host"
     ports = api.get("ports") or []
     if not host_network and len(ports) != 1:

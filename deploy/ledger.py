@@ -45,10 +45,12 @@ class Release:
     message: str = ""
     phases: tuple[tuple[str, float], ...] = ()
     colour: str | None = None  # blue-green: the colour this release was started as
+    log_tail: tuple[str, ...] = ()  # a failed release: the last lines of its container's log
 
     def to_line(self) -> str:
         data = asdict(self)
         data["phases"] = dict(self.phases)
+        data["log_tail"] = list(self.log_tail)
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -69,6 +71,7 @@ class Release:
             message=str(data.get("message", "")),
             phases=phases,
             colour=data.get("colour"),
+            log_tail=tuple(str(line) for line in data.get("log_tail") or ()),
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,9 +33,11 @@ class Runner(Protocol):
 
     async def run(self, command: Command, *, check: bool = True) -> Result: ...
 
+    async def stream(self, command: Command, on_line: Callable[[str], None]) -> int: ...
+
     async def read_file(self, path: str) -> str | None: ...
 
-    async def write_file(self, path: str, text: str) -> None: ...
+    async def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None: ...
 
     async def create_file(self, path: str, text: str) -> bool: ...
 
@@ -82,6 +84,22 @@ class SshRunner:
             raise RemoteCommandFailed(line, result.exit_status, result.stderr or result.stdout)
         return result
 
+    async def stream(self, command: Command, on_line: Callable[[str], None]) -> int:
+        """Run `command`, handing each line of its output (stdout and stderr) to `on_line` as
+        it comes; its exit status. Cancelled (Ctrl-C), the remote command is closed."""
+        line = shell_line(command)
+        try:
+            async with self.connection.create_process(
+                line, stderr=asyncssh.STDOUT, encoding="utf-8", errors="replace"
+            ) as process:
+                async for text in process.stdout:
+                    if text:  # "" is the end of the stream, not a line
+                        on_line(str(text).rstrip("\n"))
+                done = await process.wait(check=False)
+        except LOST as error:
+            raise ConnectionFailed(f"The SSH connection was lost running `{line}`.") from error
+        return done.exit_status if done.exit_status is not None else 255
+
     async def read_file(self, path: str) -> str | None:
         async with file_errors("read", path):
             try:
@@ -90,13 +108,42 @@ class SshRunner:
             except asyncssh.SFTPNoSuchFile:
                 return None
 
-    async def write_file(self, path: str, text: str) -> None:
-        """Write a temporary file beside `path`, then rename it over `path` (atomic)."""
+    async def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None:
+        """Write a temporary file beside `path`, then rename it over `path` (atomic).
+
+        An existing file keeps its mode and owner; a new one gets `mode`. The temporary file
+        is created 0600, so the text is never readable by others on the way."""
         temporary = f"{path}.tmp-{secrets.token_hex(4)}"
         async with file_errors("write", path):
-            async with self.sftp.open(temporary, "w") as handle:
+            try:
+                before: asyncssh.SFTPAttrs | None = await self.sftp.stat(path)
+            except asyncssh.SFTPNoSuchFile:
+                before = None
+            private = asyncssh.SFTPAttrs(permissions=0o600)
+            async with self.sftp.open(temporary, "w", private) as handle:
                 await handle.write(text)
-            await self.sftp.posix_rename(temporary, path)
+            try:
+                await self.keep_owner(temporary, before)
+                await self.sftp.chmod(temporary, kept_mode(before, mode))
+                await self.sftp.posix_rename(temporary, path)
+            except asyncssh.SFTPError:
+                with suppress(asyncssh.SFTPError):
+                    await self.sftp.remove(temporary)
+                raise
+
+    async def keep_owner(self, temporary: str, before: asyncssh.SFTPAttrs | None) -> None:
+        """Give the temporary file the owner of the file it replaces (when that differs)."""
+        if before is None or before.uid is None or before.gid is None:
+            return
+        now = await self.sftp.stat(temporary)
+        if (now.uid, now.gid) != (before.uid, before.gid):
+            try:
+                await self.sftp.chown(temporary, before.uid, before.gid)
+            except asyncssh.SFTPPermissionDenied as error:
+                raise asyncssh.SFTPPermissionDenied(
+                    f"it is owned by uid {before.uid} gid {before.gid} and this SSH user may "
+                    "not give a file that owner; nothing was changed (deploy as its owner)"
+                ) from error
 
     async def create_file(self, path: str, text: str) -> bool:
         """Create `path`, complete, only if it does not exist yet; False when it does."""
@@ -179,6 +226,13 @@ async def connect(target: Target, *, port: int | None = None) -> AsyncIterator[S
         connection.close()
         with suppress(*LOST):
             await connection.wait_closed()
+
+
+def kept_mode(before: asyncssh.SFTPAttrs | None, mode: int) -> int:
+    """The mode a rewritten file must have: the one it had, else `mode` (a new file)."""
+    if before is None or before.permissions is None:
+        return mode
+    return before.permissions & 0o7777
 
 
 def _text(value: object) -> str:

@@ -43,6 +43,10 @@ class Strategy(Protocol):
         """The image that answers the public port now."""
         ...
 
+    async def serving_container(self) -> str | None:
+        """The id of the container that answers the public port now (for `logs`)."""
+        ...
+
     async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
         """Bring `tag` into service; record every phase; raise a DeployError on failure
         after leaving a known release serving."""

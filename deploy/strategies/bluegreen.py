@@ -57,12 +57,14 @@ class BlueGreen:
         found = await host.runner.run(cmd.compose_states(host.tool, host.path), check=False)
         return cmd.parse_compose_states(found.stdout) if found.ok else {}
 
-    async def serving_image(self) -> str | None:
+    async def serving_container(self) -> str | None:
         colour = await self.serving_colour()
         state = (await self.states()).get(colour_service(colour)) if colour else None
-        if state is None or state.state != "running":
-            return None
-        return await self.host.container_image(state.container_id)
+        return state.container_id if state and state.state == "running" else None
+
+    async def serving_image(self) -> str | None:
+        container = await self.serving_container()
+        return await self.host.container_image(container) if container else None
 
     async def layout(self) -> Layout:
         serving, states = await self.serving_colour(), await self.states()
@@ -99,9 +101,7 @@ class BlueGreen:
         live_running = getattr(states.get(colour_service(live)), "state", "") == "running"
         colour = other(live) if live_running else live
         service, variable = colour_service(colour), tag_variable(colour)
-        found = await host.runner.run(
-            cmd.compose_config_json(host.tool, host.path, tag, variable))
-        image = cmd.parse_service_image(found.stdout, service)
+        image = await host.resolve_image(tag, variable, service)
         phases: dict[str, float] = {}
         record = replace(host.started(kind, tag, image, previous), colour=colour)
         record = await self.pull_unless_present(record, service, variable, phases)
@@ -128,14 +128,8 @@ class BlueGreen:
         """Pull a deploy's image; a rollback to an image still on the host skips the pull
         (it works with the registry unreachable)."""
         host = self.host
-        if record.kind is not Kind.DEPLOY:
-            present = await host.runner.run(cmd.image_present(record.image), check=False)
-            if present.ok:
-                record = replace(record, digest=await host.digest(record.image))
-                await host.record(record)
-                return record
         pull = cmd.compose_pull(host.tool, host.path, record.tag, service, variable)
-        return await host.pull(record, phases, pull)
+        return await host.pull_unless_present(record, phases, pull)
 
     async def start_and_check(
         self, colour: str, image: str, phases: dict[str, float]
@@ -153,7 +147,8 @@ class BlueGreen:
         host.say(f"health-checking {colour} ({host.target.health.successes} passes needed)")
         commit = await host.revision(image)
         async with host.runner.forward_port(COLOUR_PORTS[colour]) as port:
-            verdict = await wait_healthy(port, host.target.health, expect_commit=commit)
+            verdict = await wait_healthy(port, host.target.health, expect_commit=commit,
+                                         progress=host.progress)  # fmt: skip
         phases["healthy"] = host.clock() - mark
         return None if verdict.healthy else verdict.last.detail
 
@@ -162,13 +157,17 @@ class BlueGreen:
     ) -> None:
         host = self.host
         colour = record.colour or "?"
+        host.say(f"{record.tag} did not become healthy on {colour}: {detail}")
+        state = (await self.states()).get(colour_service(colour))
+        tail = await host.failure_log(state.container_id if state else None)
         await host.runner.run(
             cmd.compose_remove(host.tool, host.path, colour_service(colour)), check=False)
         still = (f"{record.previous_tag} still serves on {serving}" if serving
                  else "nothing serves yet")  # fmt: skip
         message = (f"{record.tag} did not become healthy on {colour}: {detail}. It was removed "
                    f"before the switch, so no request reached it; {still}.")  # fmt: skip
-        await host.record(host.finish(record, Outcome.FAILED, message, phases))
+        await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
+                                  log_tail=tail))  # fmt: skip
         raise HealthCheckFailed(message)
 
     async def switch_or_fail(
@@ -260,7 +259,10 @@ class BlueGreen:
         await self.switch_to(old, serving=record.colour, previous=record.tag)
         back = host.clock() - mark
         message = f"degraded during the watch: {reason}; switched back to {old} in {back:.2f}s"
-        await host.record(host.finish(record, Outcome.FAILED, message, phases))
+        state = (await self.states()).get(colour_service(record.colour or "?"))
+        tail = await host.failure_log(state.container_id if state else None)
+        await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
+                                  log_tail=tail))  # fmt: skip
         previous = record.previous_tag or "?"
         old_image = await self.serving_image() or ""
         auto = replace(host.started(Kind.AUTO_ROLLBACK, previous, old_image), colour=old,

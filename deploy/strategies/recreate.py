@@ -25,13 +25,23 @@ class Recreate:
     def __init__(self, deployer: Deployer) -> None:
         self.host = deployer
 
-    async def serving_image(self) -> str | None:
+    async def serving_container(self) -> str | None:
         host = self.host
-        found = await host.runner.run(cmd.compose_container_id(host.tool, host.path), check=False)
+        found = await host.runner.run(
+            cmd.compose_container_id(host.tool, host.path, host.target.service), check=False)
         container = found.stdout.strip().splitlines()
-        if not found.ok or not container:
-            return None
-        return await host.container_image(container[0])
+        return container[0] if found.ok and container else None
+
+    async def serving_image(self) -> str | None:
+        container = await self.serving_container()
+        return await self.host.container_image(container) if container else None
+
+    async def any_container(self) -> str | None:
+        """The service's container, running or exited."""
+        host = self.host
+        found = await host.runner.run(cmd.compose_any_container(
+            host.tool, host.path, host.target.service), check=False)  # fmt: skip
+        return next(iter(found.stdout.split()), None) if found.ok else None
 
     async def layout(self) -> Layout:
         return Layout()
@@ -40,7 +50,7 @@ class Recreate:
         host = self.host
         image = await host.resolve_image(tag)
         phases: dict[str, float] = {}
-        record = await host.pull(host.started(kind, tag, image, previous), phases)
+        record = await host.pull_unless_present(host.started(kind, tag, image, previous), phases)
         verdict = await self.switch_and_check(tag, image, phases)
         if verdict.healthy:
             done = host.finish(record, Outcome.HEALTHY, f"{tag} is healthy", phases)
@@ -48,8 +58,10 @@ class Recreate:
             host.say(f"{tag} is healthy ({verdict.seconds:.1f}s)")
             return done
         message = f"{tag} did not become healthy: {verdict.last.detail}"
-        await host.record(host.finish(record, Outcome.FAILED, message, phases))
         host.say(message)
+        tail = await host.failure_log(await self.any_container())
+        await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
+                                  log_tail=tail))  # fmt: skip
         raise HealthCheckFailed(await self._recover(previous, message))
 
     async def switch_and_check(
@@ -60,7 +72,7 @@ class Recreate:
         await host.set_env("IMAGE_TAG", tag)
         host.say(f"switching to {tag}")
         mark = host.clock()
-        up = cmd.compose_up(host.tool, host.path, stop_timeout)
+        up = cmd.compose_up(host.tool, host.path, stop_timeout, host.target.service)
         switched = await host.runner.run(up, check=False)
         phases["switch"] = host.clock() - mark
         if not switched.ok:
@@ -70,7 +82,8 @@ class Recreate:
         host.say(f"health-checking {tag} ({host.target.health.successes} passes needed)")
         commit = await host.revision(image)
         async with host.runner.forward_port(host.target.health.port) as port:
-            verdict = await wait_healthy(port, host.target.health, expect_commit=commit)
+            verdict = await wait_healthy(port, host.target.health, expect_commit=commit,
+                                         progress=host.progress)  # fmt: skip
         phases["healthy"] = host.clock() - mark
         return verdict
 

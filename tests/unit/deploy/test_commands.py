@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 
 import pytest
@@ -23,8 +24,12 @@ V2, V1 = cmd.COMPOSE_V2, cmd.COMPOSE_V1
          "/srv/app", (("IMAGE_TAG", "v1"),)),
         (cmd.compose_up(V2, "/srv/app"),
          ("docker", "compose", "up", "-d", "--remove-orphans", "api"), "/srv/app", ()),
-        (cmd.compose_config(V1, "/a", "v2"), ("docker-compose", "config"), "/a",
-         (("IMAGE_TAG", "v2"),)),
+        (cmd.compose_config_json(V1, "/a", "v2", "IMAGE_TAG"),
+         ("docker-compose", "config", "--format", "json"), "/a", (("IMAGE_TAG", "v2"),)),
+        (cmd.compose_up(V2, "/a", None, "web"),
+         ("docker", "compose", "up", "-d", "--remove-orphans", "web"), "/a", ()),
+        (cmd.compose_container_id(V2, "/a", "web"), ("docker", "compose", "ps", "-q", "web"),
+         "/a", ()),
         (cmd.compose_container_id(V2, "/a"), ("docker", "compose", "ps", "-q", "api"), "/a", ()),
         (cmd.compose_version(V1), ("docker-compose", "version", "--short"), None, ()),
         (cmd.compose_pull(V2, "/a", "v2", "api-green", "GREEN_TAG"),
@@ -79,21 +84,39 @@ def test_quoting_round_trips_any_word(words: list[str]) -> None:
     assert shlex.split(shell_line(Command(tuple(words)))) == words
 
 
+ADMINER_FIRST = json.dumps({"services": {
+    "adminer": {"image": "adminer:4"},
+    "api": {"image": "127.0.0.1:5000/shipyard/app:v1"},
+    "web": {"image": "ghcr.io/acout/x:staging"},
+}})
+
+
 @pytest.mark.parametrize(
-    ("yaml", "image"),
+    ("config", "service", "image"),
     [
-        ("services:\n  api:\n    image: 127.0.0.1:5000/shipyard/app:v1\n",
-         "127.0.0.1:5000/shipyard/app:v1"),
-        ("services:\n  api:\n    image: 'ghcr.io/acout/x:staging'\n", "ghcr.io/acout/x:staging"),
+        (ADMINER_FIRST, "api", "127.0.0.1:5000/shipyard/app:v1"),  # not the first service's
+        (ADMINER_FIRST, "web", "ghcr.io/acout/x:staging"),
+        (ADMINER_FIRST, "adminer", "adminer:4"),
     ],
 )
-def test_parse_compose_image(yaml: str, image: str) -> None:
-    assert cmd.parse_compose_image(yaml) == image
+def test_parse_service_image_reads_the_named_service(
+    config: str, service: str, image: str
+) -> None:
+    assert cmd.parse_service_image(config, service) == image
 
 
-def test_parse_compose_image_without_image_line() -> None:
-    with pytest.raises(ValueError, match="no image line"):
-        cmd.parse_compose_image("services: {}\n")
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (ADMINER_FIRST.replace('"api"', '"app"'), r"no service 'api'.*adminer, app, web"),
+        ('{"services": {"api": {"build": "."}}}', "no service 'api' with an image"),
+        ("services:\n  api: {}\n", "printed no JSON"),
+        ("[]", "no service 'api'"),
+    ],
+)
+def test_parse_service_image_names_what_is_missing(config: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        cmd.parse_service_image(config, "api")
 
 
 DIGEST = "sha256:" + "a" * 64

@@ -82,6 +82,8 @@ def test_host_network_layout_gives_each_colour_its_port() -> None:
         (guide(image="ghcr.io/acout/app:v1"), "`api.image` must use ${IMAGE_TAG} once"),
         (guide(ports=[]), "must publish exactly one port (or use host networking)"),
         ({"services": {"web": {"image": "x:${IMAGE_TAG}"}}}, "found ['web']"),
+        (guide(networks={"default": None, "backend": None}),
+         "`api` joins networks this layout does not carry: backend"),
     ],
 )
 def test_files_it_does_not_understand_are_refused(model: dict[str, Any], problem: str) -> None:
@@ -110,3 +112,40 @@ def test_docker_compose_reads_the_layout_back(model: dict[str, Any], tmp_path: P
     parsed = json.loads(done.stdout)
     assert is_blue_green(parsed)
     assert parsed["services"]["api-green"]["image"].endswith("${GREEN_TAG:-latest}")
+
+
+HARDENING = {"user": "10001:10001", "security_opt": ["no-new-privileges:true"],
+             "cap_drop": ["ALL"], "read_only": True, "tmpfs": ["/tmp"]}  # fmt: skip
+
+
+def compose_json(folder: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        ["docker", "compose", "config", "--no-interpolate", "--format", "json"],
+        cwd=folder, capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0 and "is not a docker command" in done.stderr:
+        pytest.skip("docker compose v2 is not installed")
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_hardening_keys_are_carried_to_both_colours() -> None:
+    text = compose_text(understand(guide(**HARDENING), APP))
+    for colour in ("blue", "green"):
+        block = text.split(f"  api-{colour}:\n", 1)[1].split("\n  api-", 1)[0]
+        for key, value in HARDENING.items():
+            assert f"    {key}: {json.dumps(value)}\n" in block
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
+def test_the_shipped_compose_file_is_hardened_and_init_understands_it(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[3] / "docker-compose.yml"
+    shutil.copyfile(shipped, tmp_path / "docker-compose.yml")
+    api = compose_json(tmp_path)["services"]["api"]
+    assert {key: api.get(key) for key in HARDENING} == HARDENING
+    (tmp_path / "docker-compose.yml").write_text(
+        compose_text(understand(compose_json(tmp_path), str(tmp_path))))
+    colours = compose_json(tmp_path)["services"]
+    for colour in ("api-blue", "api-green"):
+        assert {key: colours[colour].get(key) for key in HARDENING} == HARDENING
