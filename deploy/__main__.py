@@ -1,4 +1,4 @@
-"""CLI: python -m deploy ENV {init,up,status,history,rollback,lock,unlock}."""
+"""CLI: python -m deploy ENV {init,up,promote,abort,status,history,rollback,lock,unlock}."""
 
 from __future__ import annotations
 
@@ -10,16 +10,19 @@ import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 import anyio
 from rich.console import Console
 
 from deploy.config import Target, check_tag, load_target
-from deploy.deployer import Deployer, Status
+from deploy.deployer import Deployer, Status, now_iso
 from deploy.errors import ConfigError, DeployError, InvalidInput
-from deploy.ledger import Release
+from deploy.evidence import Override, check_evidence, override_record
+from deploy.ledger import Outcome, Release
 from deploy.remote import connect
+from deploy.strategies import CanaryView
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -31,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("init", help="turn the app folder into blue-green (idempotent)")
     up = commands.add_parser("up", aliases=["deploy"], help="deploy an image tag")
     up.add_argument("tag", help="image tag, optionally pinned: TAG@sha256:<digest>")
+    up.add_argument("--force", action="store_true",
+                    help="deploy without the evidence this environment asks for (needs --reason)")
+    up.add_argument("--reason", help="why the evidence is overridden (recorded in the ledger)")
+    commands.add_parser("promote", help="continue a paused canary to its next step")
+    commands.add_parser("abort", help="remove a paused canary; the stable colour serves alone")
     status = commands.add_parser("status", help="what runs now, its digest and health")
     status.add_argument("--json", action="store_true")
     status.add_argument("--no-probe", action="store_true", help="skip the health probe")
@@ -55,23 +63,39 @@ def who_deploys(environ: Mapping[str, str]) -> str:
 
 
 async def execute(
-    args: argparse.Namespace, target: Target, who: str, out: Console, err: Console
+    args: argparse.Namespace, target: Target, who: str, out: Console, err: Console,
+    environ: Mapping[str, str] = os.environ,
 ) -> int:
     for tag in (getattr(args, "tag", None), getattr(args, "to", None)):
         if tag is not None:
             check_tag(tag)  # refused before any SSH connection
+    override = Override(args.reason or "") if getattr(args, "force", False) else None
+    missing = []
+    if args.command in ("up", "deploy"):
+        missing = await check_evidence(target, args.tag, environ, override)
     async with connect(target) as runner:
         deployer = Deployer(runner, target, who=who, say=lambda line: err.print(f"· {line}"))
         if args.command == "init":
             for change in await deployer.init():
                 out.print(f"{target.environment}: {change}")
         elif args.command in ("up", "deploy"):
+            if missing and override is not None:
+                await deployer.record(override_record(args.tag, missing, override, who, now_iso()))
+                err.print(f"· evidence overridden ({override.reason}): {'; '.join(missing)}")
             release = await deployer.deploy(args.tag)
+            if release.outcome is Outcome.PAUSED:
+                out.print(f"{target.environment}: {release.message}")
+                return EXIT_OK
             out.print(f"{target.environment}: {release.tag} is running and healthy "
                       f"({release.digest or 'digest unknown'})")
         elif args.command == "rollback":
             release = await deployer.rollback(args.to)
             out.print(f"{target.environment}: rolled back to {release.tag}; healthy")
+        elif args.command == "promote":
+            release = await deployer.promote()
+            out.print(f"{target.environment}: {release.message}")
+        elif args.command == "abort":
+            out.print(f"{target.environment}: {await deployer.abort()}")
         elif args.command == "status":
             show_status(await deployer.status(probe=not args.no_probe), args.json, out)
         elif args.command == "history":
@@ -114,6 +138,17 @@ def show_layout(status: Status, out: Console) -> None:
                   f"{colour.digest or '-'}")
     for warning in layout.warnings:
         out.print(f"  warning: {warning}")
+    if layout.canary:
+        show_canary(layout.canary, out)
+
+
+def show_canary(canary: CanaryView, out: Console) -> None:
+    state = "paused (promote or abort)" if canary.paused else "in progress"
+    weights = ", ".join(f"{colour} {weight} %" for colour, weight in canary.weights.items())
+    out.print(f"  canary: step {canary.step}/{canary.steps}, {canary.description}; {state}")
+    out.print(f"  weights: {weights}")
+    for colour, numbers in canary.numbers.items():
+        out.print(f"    {colour:<5} {numbers} since the step began")
 
 
 def show_history(history: list[Release], as_json: bool, out: Console) -> None:
@@ -144,7 +179,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         err.print(f"error: {error}")
         return EXIT_USAGE
     try:
-        return anyio.run(execute, args, target, who_deploys(environ), out, err)
+        return anyio.run(partial(execute, environ=environ), args, target, who_deploys(environ),
+                         out, err)  # fmt: skip
     except InvalidInput as error:
         err.print(f"error: {error}")
         return EXIT_USAGE
