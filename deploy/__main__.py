@@ -79,10 +79,11 @@ async def execute(
             for change in await deployer.init():
                 out.print(f"{target.environment}: {change}")
         elif args.command in ("up", "deploy"):
+            note = None
             if missing and override is not None:
-                await deployer.record(override_record(args.tag, missing, override, who, now_iso()))
+                note = override_record(args.tag, missing, override, who, now_iso())
                 err.print(f"· evidence overridden ({override.reason}): {'; '.join(missing)}")
-            release = await deployer.deploy(args.tag)
+            release = await deployer.deploy(args.tag, note=note)
             if release.outcome is Outcome.PAUSED:
                 out.print(f"{target.environment}: {release.message}")
                 return EXIT_OK

@@ -92,11 +92,16 @@ class Deployer:
 
     # -- public operations -------------------------------------------------------------
 
-    async def deploy(self, tag: str, *, kind: Kind = Kind.DEPLOY) -> Release:
+    async def deploy(
+        self, tag: str, *, kind: Kind = Kind.DEPLOY, note: Release | None = None
+    ) -> Release:
+        """Deploy `tag`; `note` (an evidence override) is recorded first, under the lock."""
         check_tag(tag)
         await self.prepare()
         async with self.host_lock.held():
             await self.reconcile()
+            if note is not None:
+                await self.record(note)
             return await self.strategy.release(tag, kind, await self.running_tag())
 
     async def rollback(self, to: str | None = None) -> Release:

@@ -67,7 +67,7 @@ def test_a_canary_answering_5_percent_500_is_aborted_in_its_first_step(
     last = history_on_host(app_path)[-1]
     assert (last.tag, last.outcome, last.colour) == ("flaky-lab", Outcome.FAILED, "green")
     phases = dict(last.phases)
-    assert "step1" not in phases
+    assert phases["step1"] < 60  # aborted before its first step's 60 s were over
     assert "step2" not in phases
     assert phases["to_zero"] < 2.0
     assert errors_of(app_path, "blue") == stable_errors == 0
@@ -99,7 +99,8 @@ def test_paused_steps_split_by_weight_then_promote_to_all(
         assert canary["weights"] == {"blue": 100 - weight, "green": weight}
         assert canary["numbers"]["green"].startswith(f"{versions['cn2']} requests, 0 5xx")
         assert main(["staging", "promote"], environ) == 0
-    assert "serves on green (canary completed)" in capsys.readouterr().out
+        promoted = capsys.readouterr().out
+    assert "serves on green (canary completed)" in promoted
     versions, _ = load(100)
     assert versions == {"cn2": 100}
     last = history_on_host(app_path)[-1]
