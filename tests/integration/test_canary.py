@@ -4,17 +4,22 @@ pause, promote, abort; and production refused without staging evidence."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 
 from deploy.__main__ import main
-from deploy.ledger import Kind, Outcome, Release
+from deploy.ledger import Kind, Outcome
 from deploy.proxy import colour_numbers
 from tests.integration.bluegreen_helpers import Traffic, bg_environ, history_on_host
 from tests.integration.canary_load import load
 from tests.integration.deploy_helpers import target_environ
+from tests.integration.evidence_helpers import (
+    production_environ,
+    repo_digest,
+    staging_ledger_with,
+    staging_record,
+)
 from tests.rig.apppath import AppPath
 from tests.rig.images import BuildAppImage
 from tests.rig.proxy import LabImages
@@ -128,36 +133,16 @@ def test_abort_of_a_paused_canary_leaves_the_stable_colour_alone(
     assert history_on_host(app_path)[-1].outcome is Outcome.FAILED
 
 
-def production_environ(staging: dict[str, str], staging_path: str) -> dict[str, str]:
-    production = {key.replace("STAGING_", "PRODUCTION_"): value
-                  for key, value in staging.items()}  # fmt: skip
-    return {**production, **staging, "STAGING_APP_PATH": staging_path}
-
-
-def staging_ledger_with(app: AppPath, *records: Release) -> None:
-    ledger = app.path / "staging-host" / ".deploy" / "releases.jsonl"
-    ledger.parent.mkdir(parents=True, exist_ok=True)
-    ledger.write_text("".join(record.to_line() + "\n" for record in records))
-    owner = app.path.stat()
-    for path in (ledger.parent.parent, ledger.parent, ledger):
-        os.chown(path, owner.st_uid, owner.st_gid)
-
-
 def test_a_digest_without_a_staging_record_is_refused_for_production(
     ssh_host: SshHost, app_path: AppPath, build_app_image: BuildAppImage,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     image = build_app_image("ev1")
-    inspect = subprocess.run(["docker", "inspect", "--format", "{{json .RepoDigests}}", image],
-                             capture_output=True, text=True, check=True)  # fmt: skip
-    digest = json.loads(inspect.stdout)[0].split("@")[1]
+    digest = repo_digest(image)
     pinned = f"ev1@{digest}"
-    staging_path = str(app_path.path / "staging-host")
+    elsewhere = staging_record("s1", "ev0", "sha256:" + "0" * 64)
+    staging_path = staging_ledger_with(app_path, elsewhere)
     environ = production_environ(target_environ(ssh_host, app_path), staging_path)
-    other = "sha256:" + "0" * 64
-    healthy_elsewhere = Release("s1", Kind.DEPLOY, "ev0", "img", other, Outcome.HEALTHY,
-                                "2026-11-26T10:00:00+00:00", None, "ci")  # fmt: skip
-    staging_ledger_with(app_path, healthy_elsewhere)
     assert main(["production", "up", pinned], environ) == 1
     error = capsys.readouterr().err
     assert f"no healthy deploy of {digest} on staging" in error
@@ -173,12 +158,10 @@ def test_a_digest_without_a_staging_record_is_refused_for_production(
     assert "hotfix INC-42" in note.message
     assert "no healthy deploy" in note.message
     assert (deployed.kind, deployed.outcome) == (Kind.DEPLOY, Outcome.HEALTHY)
-    proven = Release("s2", Kind.DEPLOY, "ev1", image, digest, Outcome.HEALTHY,
-                     "2026-11-26T10:01:00+00:00", None, "ci")  # fmt: skip
-    gate_failed = Release("s3", Kind.LOAD_GATE, "ev1", "", digest, Outcome.FAILED,
-                          "2026-11-26T10:02:00+00:00", None, "ci", message="exit 4")  # fmt: skip
-    staging_ledger_with(app_path, healthy_elsewhere, proven, gate_failed)
+    proven = staging_record("s2", "ev1", digest)
+    gate_failed = staging_record("s3", "ev1", digest, Outcome.FAILED, Kind.LOAD_GATE)
+    staging_ledger_with(app_path, elsewhere, proven, gate_failed)
     assert main(["production", "up", pinned], environ) == 1
     assert "failed the load gate on staging" in capsys.readouterr().err
-    staging_ledger_with(app_path, healthy_elsewhere, proven)
+    staging_ledger_with(app_path, elsewhere, proven)
     assert main(["production", "up", pinned], environ) == 0
