@@ -236,7 +236,9 @@ class Canary(BlueGreen):
         state = await self.state()
         record = {r.id: r for r in await self.host.history()}.get(
             state.release_id if state else "")
-        if state is None or record is None or record.outcome is not Outcome.PAUSED:
+        # INTERRUPTED: the deployer died mid-step; the state file still says where it was.
+        if state is None or record is None or record.outcome not in (Outcome.PAUSED,
+                                                                     Outcome.INTERRUPTED):
             raise PreflightFailed(
                 f"No canary is paused on {self.host.target.environment}: nothing to promote "
                 "or abort (`status` shows what runs)."
