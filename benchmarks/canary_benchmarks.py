@@ -6,7 +6,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from benchmarks.bluegreen_benchmarks import Run, locust_load, table
+from bluegreen_benchmarks import Run, locust_load, table
+
 from deploy.__main__ import main
 from tests.integration.bluegreen_helpers import bg_environ, history_on_host
 from tests.rig.apppath import AppPath
