@@ -1,4 +1,4 @@
-"""CLI: python -m deploy ENV {init,up,status,history,rollback,lock,unlock,logs,doctor}."""
+"""CLI: python -m deploy ENV COMMAND (init, up, promote, abort, status, history, rollback, ...)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict
+from functools import partial
 from importlib import metadata
 from typing import Any
 
@@ -17,11 +18,13 @@ import anyio
 from rich.console import Console
 
 from deploy.config import Target, check_tag, load_target
-from deploy.deployer import Deployer, Status
+from deploy.deployer import Deployer, Status, now_iso
 from deploy.diagnose import doctor
 from deploy.errors import ConfigError, DeployError, InvalidInput
-from deploy.ledger import Release
+from deploy.evidence import Override, check_evidence, override_record
+from deploy.ledger import Outcome, Release
 from deploy.remote import connect
+from deploy.strategies import CanaryView
 from deploy.views import (
     RESULT_SCHEMA,
     HealthProgress,
@@ -47,6 +50,11 @@ def build_parser(prog: str = "python -m deploy") -> argparse.ArgumentParser:
     up = commands.add_parser("up", aliases=["deploy"], help="deploy an image tag")
     up.add_argument("tag", help="image tag, optionally pinned: TAG@sha256:<digest>")
     up.add_argument("--json", action="store_true", help=JSON_HELP)
+    up.add_argument("--force", action="store_true",
+                    help="deploy without the evidence this environment asks for (needs --reason)")
+    up.add_argument("--reason", help="why the evidence is overridden (recorded in the ledger)")
+    commands.add_parser("promote", help="continue a paused canary to its next step")
+    commands.add_parser("abort", help="remove a paused canary; the stable colour serves alone")
     status = commands.add_parser("status", help="what runs now, its digest and health")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.add_argument("--no-probe", action="store_true", help="skip the health probe")
@@ -91,11 +99,16 @@ def who_deploys(environ: Mapping[str, str]) -> str:
 
 
 async def execute(
-    args: argparse.Namespace, target: Target, who: str, out: Console, err: Console
+    args: argparse.Namespace, target: Target, who: str, out: Console, err: Console,
+    environ: Mapping[str, str] = os.environ,
 ) -> int:
     for tag in (getattr(args, "tag", None), getattr(args, "to", None)):
         if tag is not None:
             check_tag(tag)  # refused before any SSH connection
+    override = Override(args.reason or "") if getattr(args, "force", False) else None
+    missing = []
+    if args.command in ("up", "deploy"):
+        missing = await check_evidence(target, args.tag, environ, override)
     async with connect(target) as runner:
         deployer = Deployer(runner, target, who=who, say=lambda line: err.print(f"· {line}"),
                             progress=HealthProgress(err))  # fmt: skip
@@ -105,12 +118,24 @@ async def execute(
             for change in await deployer.init():
                 out.print(f"{target.environment}: {change}")
         elif args.command in ("up", "deploy"):
-            release = await deployer.deploy(args.tag)
+            note = None
+            if missing and override is not None:
+                note = override_record(args.tag, missing, override, who, now_iso())
+                err.print(f"· evidence overridden ({override.reason}): {'; '.join(missing)}")
+            release = await deployer.deploy(args.tag, note=note)
+            if release.outcome is Outcome.PAUSED:
+                out.print(f"{target.environment}: {release.message}")
+                return EXIT_OK
             out.print(f"{target.environment}: {release.tag} is running and healthy "
                       f"({release.digest or 'digest unknown'})")
         elif args.command == "rollback":
             release = await deployer.rollback(args.to)
             out.print(f"{target.environment}: rolled back to {release.tag}; healthy")
+        elif args.command == "promote":
+            release = await deployer.promote()
+            out.print(f"{target.environment}: {release.message}")
+        elif args.command == "abort":
+            out.print(f"{target.environment}: {await deployer.abort()}")
         elif args.command == "status":
             show_status(await deployer.status(probe=not args.no_probe), args.json, out)
         elif args.command == "history":
@@ -175,6 +200,17 @@ def show_layout(status: Status, out: Console) -> None:
                   f"{colour.digest or '-'}")
     for warning in layout.warnings:
         out.print(f"  warning: {warning}")
+    if layout.canary:
+        show_canary(layout.canary, out)
+
+
+def show_canary(canary: CanaryView, out: Console) -> None:
+    state = "paused (promote or abort)" if canary.paused else "in progress"
+    weights = ", ".join(f"{colour} {weight} %" for colour, weight in canary.weights.items())
+    out.print(f"  canary: step {canary.step}/{canary.steps}, {canary.description}; {state}")
+    out.print(f"  weights: {weights}")
+    for colour, numbers in canary.numbers.items():
+        out.print(f"    {colour:<5} {numbers} since the step began")
 
 
 def show_history(history: list[Release], as_json: bool, out: Console) -> None:
@@ -201,7 +237,8 @@ def main(
     if args.command == "doctor":
         return doctor(target, args.json, out)
     try:
-        return anyio.run(execute, args, target, who_deploys(environ), out, err)
+        return anyio.run(partial(execute, environ=environ), args, target, who_deploys(environ),
+                         out, err)  # fmt: skip
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INTERRUPTED

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from deploy.canary_policy import DEFAULT_STEPS, Step, Thresholds, parse_steps
 from deploy.errors import ConfigError, InvalidInput
 from deploy.proxy import DEFAULT_PROXY_IMAGE
 
@@ -68,6 +69,22 @@ class ReleasePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class CanarySettings:
+    """`<ENV>_CANARY_STEPS` and the thresholds each step is judged by."""
+
+    steps: tuple[Step, ...] = parse_steps(DEFAULT_STEPS)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidencePolicy:
+    """What a release must have shown elsewhere before it reaches this environment."""
+
+    source: str | None = None  # the environment whose ledger must show the digest healthy
+    load_gate: str = "auto"  # required, off, or auto: required once the source recorded one
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """One environment's host and how to deploy there."""
 
@@ -84,6 +101,8 @@ class Target:
     compose: str = "auto"
     release: ReleasePolicy = ReleasePolicy()
     service: str = "api"  # the compose service that runs the app
+    canary: CanarySettings = CanarySettings()
+    evidence: EvidencePolicy = EvidencePolicy()
 
     @property
     def prefix(self) -> str:
@@ -115,7 +134,9 @@ def load_target(environment: str, environ: Mapping[str, str]) -> Target:
         lock_ttl=float(read.integer("LOCK_TTL", default=900, low=1, high=86400)),
         compose=read.choice("COMPOSE", ("auto", "v2", "v1"), default="auto"),
         release=ReleasePolicy(
-            strategy=read.choice("STRATEGY", ("recreate", "blue-green"), default="recreate"),
+            strategy=read.choice(
+                "STRATEGY", ("recreate", "blue-green", "canary"), default="recreate"
+            ),
             proxy_image=read.optional_matching(
                 "PROXY_IMAGE", IMAGE_PATTERN, "an image reference", DEFAULT_PROXY_IMAGE
             ),
@@ -128,7 +149,41 @@ def load_target(environment: str, environ: Mapping[str, str]) -> Target:
         service=read.optional_matching(
             "SERVICE", SERVICE_PATTERN, "a compose service name (a-z 0-9 _ . -)", "api"
         ),
+        canary=canary_settings(read),
+        evidence=evidence_policy(environment, read),
     )
+
+
+def canary_settings(read: _Reader) -> CanarySettings:
+    """`<ENV>_CANARY_STEPS`, `_CANARY_MAX_ERROR_RATIO`, `_CANARY_MAX_P95_RATIO`,
+    `_CANARY_MIN_REQUESTS` (defaults in deploy/canary_policy.py and the README)."""
+    text = read.optional("CANARY_STEPS") or DEFAULT_STEPS
+    try:
+        steps = parse_steps(text)
+    except ValueError as error:
+        raise ConfigError(read.name("CANARY_STEPS"), (
+            f"{text!r} is refused: {error}. Write WEIGHT:SECONDS steps, a WEIGHT alone to "
+            "pause until `promote`, ending with 100, e.g. 10:60,50:60,100."
+        )) from None  # fmt: skip
+    defaults = Thresholds()
+    return CanarySettings(steps, Thresholds(
+        max_error_ratio=read.ratio("CANARY_MAX_ERROR_RATIO", defaults.max_error_ratio, high=1.0),
+        max_p95_ratio=read.ratio("CANARY_MAX_P95_RATIO", defaults.max_p95_ratio, high=100.0),
+        min_requests=read.integer("CANARY_MIN_REQUESTS", default=defaults.min_requests, low=1,
+                                  high=1_000_000),
+    ))  # fmt: skip
+
+
+def evidence_policy(environment: str, read: _Reader) -> EvidencePolicy:
+    """`<ENV>_EVIDENCE_FROM` (production: staging by default; `none` turns it off) and
+    `<ENV>_EVIDENCE_LOAD_GATE` (auto, required, off)."""
+    default = "staging" if environment == "production" else "none"
+    source = read.optional("EVIDENCE_FROM") or default
+    if source != "none" and (not ENVIRONMENT_PATTERN.fullmatch(source) or source == environment):
+        raise ConfigError(read.name("EVIDENCE_FROM"), (
+            f"{source!r} is not another environment's name (e.g. staging), or none."))  # fmt: skip
+    gate = read.choice("EVIDENCE_LOAD_GATE", ("auto", "required", "off"), default="auto")
+    return EvidencePolicy(None if source == "none" else source, gate)
 
 
 def check_tag(tag: str) -> str:
@@ -195,6 +250,18 @@ class _Reader:
         if not value.isdigit() or not low <= int(value) <= high:
             raise ConfigError(self.name(key), f"{value!r} is not a whole number {low}-{high}.")
         return int(value)
+
+    def ratio(self, key: str, default: float, *, high: float) -> float:
+        value = self.optional(key)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not 0 <= number <= high:
+            raise ConfigError(self.name(key), f"{value!r} is not a number 0-{high:g} (e.g. 0.01).")
+        return number
 
     def choice(self, key: str, choices: tuple[str, ...], *, default: str) -> str:
         value = self.optional(key) or default

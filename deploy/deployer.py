@@ -34,6 +34,7 @@ from deploy.pulling import checked_pin, failure_log, pull_unless_present
 from deploy.remote import Runner
 from deploy.strategies import Layout, Strategy, strategy_for
 from deploy.strategies.adopt import Adoption
+from deploy.strategies.canary import Canary
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +95,16 @@ class Deployer:
 
     # -- public operations -------------------------------------------------------------
 
-    async def deploy(self, tag: str, *, kind: Kind = Kind.DEPLOY) -> Release:
+    async def deploy(
+        self, tag: str, *, kind: Kind = Kind.DEPLOY, note: Release | None = None
+    ) -> Release:
+        """Deploy `tag`; `note` (an evidence override) is recorded first, under the lock."""
         check_tag(tag)
         await self.prepare()
         async with self.host_lock.held():
             await self.reconcile()
+            if note is not None:
+                await self.record(note)
             return await self.strategy.release(tag, kind, await self.running_tag())
 
     async def rollback(self, to: str | None = None) -> Release:
@@ -114,7 +120,7 @@ class Deployer:
 
     async def init(self) -> list[str]:
         """Turn the app folder into blue-green (idempotent); what changed, one line each."""
-        if self.target.release.strategy != "blue-green":
+        if self.target.release.strategy not in ("blue-green", "canary"):
             raise InvalidInput(
                 f"init sets up blue-green: set {self.target.prefix}_STRATEGY=blue-green "
                 "(it is recreate now)."
@@ -123,6 +129,28 @@ class Deployer:
         async with self.host_lock.held():
             await self.reconcile()
             return await Adoption(self).run()
+
+    async def promote(self) -> Release:
+        """Continue a paused canary from its next step."""
+        canary = self.canary()
+        await self.prepare()
+        async with self.host_lock.held():
+            return await canary.promote()
+
+    async def abort(self) -> str:
+        """Remove a paused canary: the stable colour serves alone again."""
+        canary = self.canary()
+        await self.prepare()
+        async with self.host_lock.held():
+            return await canary.abort_by_hand()
+
+    def canary(self) -> Canary:
+        if not isinstance(self.strategy, Canary):
+            raise InvalidInput(
+                f"promote and abort act on a canary: {self.target.prefix}_STRATEGY is "
+                f"{self.target.release.strategy}, not canary."
+            )
+        return self.strategy
 
     async def status(self, *, probe: bool = True) -> Status:
         await self.prepare()

@@ -11,7 +11,9 @@
     ├── HealthCheckFailed        the new release never became healthy, or degraded (rolled back)
     ├── ProxyRejected            the proxy refused its new config; the old colour still serves
     ├── InitRefused              init met a compose file it does not understand; nothing changed
-    └── NothingToRollBack        no earlier release to go back to
+    ├── NothingToRollBack        no earlier release to go back to
+    ├── CanaryAborted            a canary step breached a threshold; the stable colour serves
+    └── EvidenceMissing          production asked for a digest not proven on staging
 """
 
 from __future__ import annotations
@@ -74,3 +76,11 @@ class InitRefused(DeployError):
 
 class NothingToRollBack(DeployError):
     """There is no earlier healthy release to return to."""
+
+
+class CanaryAborted(DeployError):
+    """A canary step breached a threshold (or was aborted): the stable colour serves alone."""
+
+
+class EvidenceMissing(DeployError):
+    """The release has no record of passing where it must have passed first (staging)."""

@@ -18,6 +18,9 @@ class Outcome(StrEnum):
     FAILED = "failed"  # switched, never became healthy
     PULL_FAILED = "pull_failed"  # nothing changed on the host
     INTERRUPTED = "interrupted"  # the deployer vanished mid-switch; `running` says what runs
+    PAUSED = "paused"  # a canary waits at a step for `promote` or `abort` (.deploy/canary.json)
+    PASSED = "passed"  # a load-gate verdict: the gate passed (FAILED: it did not)
+    RECORDED = "recorded"  # a note, not an attempt (an evidence override)
 
 
 class Kind(StrEnum):
@@ -25,6 +28,8 @@ class Kind(StrEnum):
     ROLLBACK = "rollback"  # asked for by a person
     ADOPT = "adopt"  # `init` took the running release over as the first colour
     AUTO_ROLLBACK = "auto_rollback"  # after a failed health check, or a failed watch
+    LOAD_GATE = "load_gate"  # the pipeline's load-test gate ran against this digest
+    OVERRIDE = "override"  # missing evidence was overridden with --force --reason
 
 
 @dataclass(frozen=True, slots=True)

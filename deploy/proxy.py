@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -150,3 +151,79 @@ def watch_verdict(
             f"({stats.error_ratio:.0%} > {policy.max_error_ratio:.0%})"
         )
     return None
+
+
+# -- canary: weights in the upstream, numbers per colour ---------------------------------------
+
+
+def weighted_upstream(stable: str, weights: dict[str, int], *, host_network: bool) -> str:
+    """live.upstream that splits requests by nginx `weight=` (colours at weight 0 are left
+    out). The log's colour comes from the address that answered; `default` is the stable
+    colour, so `parse_live_colour` still reads which colour serves."""
+    servers = "".join(
+        f"    server {upstream_address(colour, host_network=host_network)} "
+        f"weight={weight} max_fails=0;\n"
+        for colour, weight in sorted(weights.items()) if weight > 0
+    )  # fmt: skip
+    keys = "".join(f' "{upstream_address(colour, host_network=host_network)}" "{colour}";'
+                   for colour in COLOURS)  # fmt: skip
+    return (
+        f"# Written by the deployer: a canary; {stable} is stable. Weights in percent.\n"
+        f'map $upstream_addr $shipyard_colour {{ default "{stable}";{keys} }}\n'
+        f"upstream shipyard_live {{\n{servers}}}\n"
+    )
+
+
+_WEIGHT = re.compile(r"server\s+(\S+)\s+weight=(\d+)")
+
+
+def parse_weights(text: str | None) -> dict[str, int]:
+    """Percent per colour in a live.upstream file (a single-colour file: 100 for it)."""
+    text = text or ""
+    found = {address: int(weight) for address, weight in _WEIGHT.findall(text)}
+    if not found:
+        live = parse_live_colour(text)
+        return {colour: 100 if colour == live else 0 for colour in COLOURS} if live else {}
+    return {colour: next((w for a, w in found.items() if a.endswith(f":{COLOUR_PORTS[colour]}")
+                          or a.startswith(f"api-{colour}:")), 0)
+            for colour in COLOURS}  # fmt: skip
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (0 for no values): p95 = percentile(values, 0.95)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class ColourNumbers:
+    """A colour's requests, 5xx answers and p95 duration (seconds) in a window of the log."""
+
+    requests: int = 0
+    errors: int = 0
+    p95: float = 0.0
+
+    @property
+    def error_ratio(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def describe(self) -> str:
+        return (f"{self.requests} requests, {self.errors} 5xx ({self.error_ratio:.1%}), "
+                f"p95 {self.p95 * 1000:.0f} ms")  # fmt: skip
+
+
+def colour_numbers(lines: Iterable[str]) -> dict[str, ColourNumbers]:
+    """Access-log lines → requests, 5xx answers and p95 duration, per colour."""
+    seconds: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+    for line in lines:
+        answer = parse_access_line(line)
+        if answer is None:
+            continue
+        seconds.setdefault(answer.colour, []).append(answer.seconds)
+        errors[answer.colour] = errors.get(answer.colour, 0) + (answer.status >= 500)
+    return {colour: ColourNumbers(len(values), errors[colour], percentile(values, 0.95))
+            for colour, values in seconds.items()}  # fmt: skip

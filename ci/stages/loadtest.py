@@ -14,6 +14,7 @@ import anyio
 
 from ci.errors import CiError, StageFailed
 from ci.stages.context import StageContext
+from ci.stages.evidence import record_load_gate
 from ci.stages.steps import tail
 from loadtest.config import URL_VARIABLE, LoadConfig, resolve, to_argv
 from loadtest.errors import ConfigError
@@ -102,6 +103,8 @@ async def run(ctx: StageContext) -> str:
             f"{config.thresholds.describe()}")
     gate = await run_gate(config, ctx.root)
     record_summary(ctx.settings.step_summary, summary_text(gate, config))
+    if gate.record is not None:  # a verdict (not an error): evidence for the promotion
+        ctx.say(await record_load_gate(ctx, gate.exit_code == 0, gate.verdict))
     if gate.exit_code != 0:
         raise StageFailed("loadtest", list(gate.argv), gate.exit_code, gate.verdict)
     return f"{gate.verdict}; report in {config.reports}"

@@ -24,6 +24,18 @@ class ColourState:
 
 
 @dataclass(frozen=True, slots=True)
+class CanaryView:
+    """A canary in progress as `status` shows it: its step, the weights, the live numbers."""
+
+    step: int  # 1-based
+    steps: int
+    description: str
+    paused: bool
+    weights: dict[str, int]
+    numbers: dict[str, str]  # colour → "N requests, E 5xx (R %), p95 T ms" since the step began
+
+
+@dataclass(frozen=True, slots=True)
 class Layout:
     """What a strategy sees on the host beyond the serving image."""
 
@@ -31,6 +43,7 @@ class Layout:
     colours: tuple[ColourState, ...] = ()
     proxy: str = "-"
     warnings: tuple[str, ...] = ()
+    canary: CanaryView | None = None
 
 
 class Strategy(Protocol):
@@ -57,8 +70,11 @@ class Strategy(Protocol):
 
 def strategy_for(deployer: Deployer) -> Strategy:
     from deploy.strategies.bluegreen import BlueGreen
+    from deploy.strategies.canary import Canary
     from deploy.strategies.recreate import Recreate
 
+    if deployer.target.release.strategy == "canary":
+        return Canary(deployer)
     if deployer.target.release.strategy == "blue-green":
         return BlueGreen(deployer)
     return Recreate(deployer)

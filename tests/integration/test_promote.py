@@ -10,6 +10,12 @@ from ci.errors import PromotionRefused, RegistryError
 from ci.main import main
 from ci.registry import RegistryClient, promote
 from tests.integration.deploy_helpers import served_version, target_environ
+from tests.integration.evidence_helpers import (
+    production_environ,
+    repo_digest,
+    staging_ledger_with,
+    staging_record,
+)
 from tests.rig.apppath import AppPath
 from tests.rig.images import APP_REPOSITORY, BuildAppImage, fake_commit
 from tests.rig.sshd import SshHost
@@ -77,13 +83,21 @@ def test_release_tag_promotes_and_deploys_to_production(
     tested_image: str, registry_address: str, ssh_host: SshHost, app_path: AppPath,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`python ci/main.py` for refs/tags/v2.0.0: promote (no engine needed), then deploy."""
-    for key, value in target_environ(ssh_host, app_path).items():
-        monkeypatch.setenv(key.replace("STAGING_", "PRODUCTION_"), value)
+    """`python ci/main.py` for refs/tags/v2.0.0: promote (no engine needed), then deploy,
+    only once the staging host's ledger shows the digest healthy."""
+    staging_path = staging_ledger_with(app_path)
+    environ = production_environ(target_environ(ssh_host, app_path), staging_path)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
     for name in ("GITHUB_TOKEN", "REGISTRY_PASSWORD", "GITHUB_REF", "SLACK_WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("REGISTRY", registry_address)
     monkeypatch.setenv("IMAGE_REPOSITORY", APP_REPOSITORY)
+    assert main(["--ref", "refs/tags/v2.0.0", "--sha", COMMIT]) == 1
+    digest = repo_digest(tested_image)
+    refused = capsys.readouterr()
+    assert f"no healthy deploy of {digest} on staging" in refused.out + refused.err
+    staging_ledger_with(app_path, staging_record("s1", "staging", digest))
     assert main(["--ref", "refs/tags/v2.0.0", "--sha", COMMIT]) == 0
     out = capsys.readouterr().out
     assert "0 layer bytes uploaded" in out

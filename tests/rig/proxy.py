@@ -43,7 +43,8 @@ def ensure_proxy_image(base_image: str) -> str:
 
 
 # The product's app plus routes only the rig needs: a slow request, a server-sent event
-# stream, and (LAB_SOUR=1) 500 on every path but /health: healthy, yet failing its users.
+# stream, and (LAB_SOUR=1) 500 on every path but /health: healthy, yet failing its users;
+# (LAB_FLAKY=1) 500 to every 20th request (5 %): a canary that must not pass its step.
 LAB_SERVER = """\
 import asyncio, os
 import uvicorn
@@ -75,29 +76,42 @@ if os.environ.get("LAB_SOUR") == "1":
             return await call_next(request)
         return JSONResponse({"error": "sour on purpose"}, status_code=500)
 
+if os.environ.get("LAB_FLAKY") == "1":  # every 20th request but /health answers 500: 5 %
+    answered = [0]
+
+    @app.middleware("http")
+    async def flaky(request: Request, call_next):
+        if request.url.path == "/health":
+            return await call_next(request)
+        answered[0] += 1
+        if answered[0] % 20 == 0:
+            return JSONResponse({"error": "flaky on purpose"}, status_code=500)
+        return await call_next(request)
+
 uvicorn.run(app, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")))
 """
 
 
 @dataclass(slots=True)
 class LabImages:
-    """build(version, sour=False) → a pushed app image with the lab routes."""
+    """build(version, sour=False, flaky=False) → a pushed app image with the lab routes."""
 
     build_app_image: BuildAppImage
     registry: str
-    built: dict[tuple[str, bool], str] = field(default_factory=dict)
+    built: dict[tuple[str, bool, bool], str] = field(default_factory=dict)
 
-    def __call__(self, version: str, *, sour: bool = False) -> str:
-        if (version, sour) not in self.built:
-            self.built[version, sour] = self._build(version, sour)
-        return self.built[version, sour]
+    def __call__(self, version: str, *, sour: bool = False, flaky: bool = False) -> str:
+        if (version, sour, flaky) not in self.built:
+            self.built[version, sour, flaky] = self._build(version, sour, flaky)
+        return self.built[version, sour, flaky]
 
-    def _build(self, version: str, sour: bool) -> str:
+    def _build(self, version: str, sour: bool, flaky: bool = False) -> str:
         good = self.build_app_image(version)
         entrypoint = json.dumps(["python3", "/app/lab.py"])
         dockerfile = (
             f"FROM {good}\nCOPY lab.py /app/lab.py\n"
-            f"ENV LAB_SOUR={'1' if sour else '0'}\nENTRYPOINT {entrypoint}\nCMD []\n"
+            f"ENV LAB_SOUR={'1' if sour else '0'} LAB_FLAKY={'1' if flaky else '0'}\n"
+            f"ENTRYPOINT {entrypoint}\nCMD []\n"
         )
         local = f"shipyard-rig/lab:{version}"
         docker_build(["--tag", local], context_tar=dockerfile_tar(dockerfile,
@@ -116,5 +130,5 @@ def proxy_image(base_image: str) -> str:
 
 @pytest.fixture(scope="session")
 def lab_image(build_app_image: BuildAppImage, registry: Registry) -> LabImages:
-    """lab_image(version, sour=False) → "127.0.0.1:5000/shipyard/app:<version>-lab"."""
+    """lab_image(version, sour=False, flaky=False) → "127.0.0.1:5000/shipyard/app:VERSION-lab"."""
     return LabImages(build_app_image, registry.address)

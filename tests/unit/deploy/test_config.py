@@ -107,9 +107,51 @@ def test_release_policy_defaults_and_settings() -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("STAGING_STRATEGY", "canary"), ("STAGING_PROXY_IMAGE", "nginx;rm -rf /"),
+    [("STAGING_STRATEGY", "linear"), ("STAGING_PROXY_IMAGE", "nginx;rm -rf /"),
      ("STAGING_PROXY_LISTEN", "10.0.0.1:80"), ("STAGING_DRAIN", "-1"), ("STAGING_WATCH", "1h")],
 )
 def test_bad_release_settings_are_named(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         load_target("staging", {**GOOD, variable: value})
+
+
+def test_canary_and_evidence_defaults() -> None:
+    from deploy.canary_policy import Step, Thresholds
+
+    target = load_target("staging", {**GOOD, "STAGING_STRATEGY": "canary"})
+    assert target.release.strategy == "canary"
+    assert target.canary.steps == (Step(10, 60), Step(50, 60), Step(100, None))
+    assert target.canary.thresholds == Thresholds(0.01, 1.5, 100)
+    assert target.evidence.source is None
+    production = {k.replace("STAGING_", "PRODUCTION_"): v for k, v in GOOD.items()}
+    assert load_target("production", production).evidence.source == "staging"
+    off = load_target("production", {**production, "PRODUCTION_EVIDENCE_FROM": "none"})
+    assert off.evidence.source is None
+
+
+def test_canary_settings() -> None:
+    target = load_target("staging", {
+        **GOOD, "STAGING_CANARY_STEPS": "5:10,100", "STAGING_CANARY_MAX_ERROR_RATIO": "0.05",
+        "STAGING_CANARY_MAX_P95_RATIO": "2", "STAGING_CANARY_MIN_REQUESTS": "20"})
+    assert [s.weight for s in target.canary.steps] == [5, 100]
+    limits = target.canary.thresholds
+    assert (limits.max_error_ratio, limits.max_p95_ratio, limits.min_requests) == (0.05, 2.0, 20)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fix"),
+    [
+        ("STAGING_CANARY_STEPS", "10:60,50:60", "e.g. 10:60,50:60,100"),
+        ("STAGING_CANARY_STEPS", "50,10,100", "rise"),
+        ("STAGING_CANARY_MAX_ERROR_RATIO", "5%", "number 0-1"),
+        ("STAGING_CANARY_MAX_ERROR_RATIO", "2", "number 0-1"),
+        ("STAGING_CANARY_MAX_P95_RATIO", "-1", "number 0-100"),
+        ("STAGING_CANARY_MIN_REQUESTS", "0", "whole number 1-"),
+        ("STAGING_EVIDENCE_FROM", "staging", "another environment"),
+        ("STAGING_EVIDENCE_LOAD_GATE", "maybe", "auto, required, off"),
+    ],
+)
+def test_bad_canary_settings_name_the_variable(variable: str, value: str, fix: str) -> None:
+    with pytest.raises(ConfigError, match=fix) as raised:
+        load_target("staging", {**GOOD, variable: value})
+    assert raised.value.variable == variable

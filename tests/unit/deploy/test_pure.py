@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
-PURE = ("config.py", "commands.py", "ledger.py", "proxy.py", "layout.py")
+PURE = ("config.py", "commands.py", "ledger.py", "proxy.py", "layout.py", "canary_policy.py")
 IO_LIBRARIES = {"asyncssh", "httpx", "dagger", "anyio", "subprocess", "socket"}
 
 
