@@ -96,14 +96,20 @@ class EventStream:
     events: list[tuple[float, str]] = field(default_factory=list)
     ended_at: float | None = None
     ending: str = ""
+    closed_with: str | None = None  # the data of the server's `event: close`, if it sent one
     thread: threading.Thread | None = None
 
     def _read(self) -> None:
         try:
             with httpx.Client(timeout=httpx.Timeout(5, read=60), trust_env=False) as client, \
                     client.stream("GET", f"{PUBLIC}/events") as response:
+                closing = False
                 for line in response.iter_lines():
-                    if line.startswith("data: "):
+                    if line == "event: close":
+                        closing = True
+                    elif line.startswith("data: ") and closing:
+                        self.closed_with = line[6:]
+                    elif line.startswith("data: "):
                         self.events.append((time.monotonic(), line[6:]))
             self.ending = "complete"
         except httpx.HTTPError as error:

@@ -45,14 +45,29 @@ def ensure_proxy_image(base_image: str) -> str:
 # The product's app plus routes only the rig needs: a slow request, a server-sent event
 # stream, and (LAB_SOUR=1) 500 on every path but /health: healthy, yet failing its users;
 # (LAB_FLAKY=1) 500 to every 20th request (5 %): a canary that must not pass its step.
+# Streams end the way a user's app should: on SIGTERM (the drain's `compose stop`) they keep
+# going for STREAM_GRACE seconds (under the drain timeout), then send `event: close` and
+# return, so the chunked response ends with its last chunk before SIGKILL. uvicorn waits for
+# open responses before its lifespan shutdown, so the signal itself must start the grace.
 LAB_SERVER = """\
-import asyncio, os
+import asyncio, contextlib, os
 import uvicorn
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from app.main import create_app
 
+STREAM_GRACE = float(os.environ.get("STREAM_GRACE", "2"))
 app = create_app()
+closing = asyncio.Event()
+
+class Server(uvicorn.Server):
+    async def serve(self, sockets=None):
+        self.loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig, frame):
+        self.loop.call_soon_threadsafe(self.loop.call_later, STREAM_GRACE, closing.set)
+        super().handle_exit(sig, frame)
 
 @app.get("/slow")
 async def slow(seconds: float = 1.0) -> dict[str, object]:
@@ -63,10 +78,12 @@ async def slow(seconds: float = 1.0) -> dict[str, object]:
 async def events() -> StreamingResponse:
     async def ticks():
         n = 0
-        while True:
+        while not closing.is_set():
             yield f"data: {n} {os.environ.get('APP_VERSION')}\\n\\n"
             n += 1
-            await asyncio.sleep(0.2)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(closing.wait(), 0.2)
+        yield "event: close\\ndata: server shutting down\\n\\n"
     return StreamingResponse(ticks(), media_type="text/event-stream")
 
 if os.environ.get("LAB_SOUR") == "1":
@@ -88,7 +105,9 @@ if os.environ.get("LAB_FLAKY") == "1":  # every 20th request but /health answers
             return JSONResponse({"error": "flaky on purpose"}, status_code=500)
         return await call_next(request)
 
-uvicorn.run(app, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")))
+config = uvicorn.Config(app, host=os.environ.get("HOST", "127.0.0.1"),
+                        port=int(os.environ.get("PORT", "8000")))
+Server(config).run()
 """
 
 
