@@ -18,7 +18,7 @@ from rich.console import Console
 from deploy.config import Target, check_tag, load_target
 from deploy.deployer import Deployer, Status
 from deploy.errors import ConfigError, DeployError, InvalidInput
-from deploy.ledger import Release
+from deploy.ledger import Entry, LockEvent, Release, newest
 from deploy.remote import connect
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -60,6 +60,8 @@ async def execute(
     for tag in (getattr(args, "tag", None), getattr(args, "to", None)):
         if tag is not None:
             check_tag(tag)  # refused before any SSH connection
+    limit: int = getattr(args, "limit", 0)
+    newest([], limit)  # a negative --limit is refused before any SSH connection
     async with connect(target) as runner:
         deployer = Deployer(runner, target, who=who, say=lambda line: err.print(f"· {line}"))
         if args.command == "init":
@@ -75,7 +77,7 @@ async def execute(
         elif args.command == "status":
             show_status(await deployer.status(probe=not args.no_probe), args.json, out)
         elif args.command == "history":
-            show_history((await deployer.history())[-args.limit :], args.json, out)
+            show_history(newest(list((await deployer.ledger()).entries), limit), args.json, out)
         elif args.command == "lock":
             held = await deployer.lock(args.reason)
             out.print(f"{target.environment}: locked by {held.owner} ({held.reason})")
@@ -102,6 +104,9 @@ def show_status(status: Status, as_json: bool, out: Console) -> None:
     if status.last_release:
         last = status.last_release
         out.print(f"  last:   {last.kind} {last.tag} → {last.outcome} at {last.started_at}")
+    if status.unsettled:
+        out.print(f"  note:   {len(status.unsettled)} interrupted attempt(s) not yet recorded; "
+                  "the next up, rollback or init records them")
 
 
 def show_layout(status: Status, out: Console) -> None:
@@ -116,17 +121,25 @@ def show_layout(status: Status, out: Console) -> None:
         out.print(f"  warning: {warning}")
 
 
-def show_history(history: list[Release], as_json: bool, out: Console) -> None:
+def show_history(history: list[Entry], as_json: bool, out: Console) -> None:
     if as_json:
-        out.print_json(json.dumps([_release_json(release) for release in history]))
+        out.print_json(json.dumps([json.loads(entry.to_line()) for entry in history]))
         return
     for release in history:
+        if isinstance(release, LockEvent):
+            out.print(show_lock_event(release))
+            continue
         out.print(
             f"{release.started_at}  {release.kind:<13} {release.tag:<24} {release.outcome:<12} "
             f"{release.colour or '':<5} {release.deployed_by}  {release.message}"
         )
         if release.phases:
             out.print("    " + "  ".join(f"{name} {sec:.2f}s" for name, sec in release.phases))
+
+
+def show_lock_event(event: LockEvent) -> str:
+    whose = f" (was {event.holder})" if event.holder and event.holder != event.by else ""
+    return f"{event.at}  {event.action:<13} {event.reason:<24} by {event.by}{whose}"
 
 
 def _release_json(release: Release | None) -> dict[str, Any] | None:
