@@ -122,13 +122,18 @@ class HostLock:
     async def held(self, *, wait: float | None = None) -> AsyncIterator[Lock]:
         """The lock, its lease renewed in the background, released on the way out."""
         lock = await self.acquire(wait=wait)
+        failure: Exception | None = None
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self.keep_alive, lock)
                 try:
                     yield lock
+                except Exception as error:  # raised below as it is, not in an ExceptionGroup
+                    failure = error
                 finally:
                     group.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
         finally:
             with suppress(ConnectionFailed):  # unreachable host: the lease runs out by itself
                 current = await self.read()
