@@ -51,7 +51,11 @@ class HostLock:
         self.clock = clock
 
     async def read(self) -> Lock | None:
-        return parse_lock(await self.runner.read_file(self.path) or "")
+        return await self.read_at(self.path)
+
+    async def read_at(self, path: str) -> Lock | None:
+        """The lock record at `path`; None when absent or unreadable (even not UTF-8)."""
+        return parse_lock((await self.runner.read_bytes(path) or b"").decode("utf-8", "replace"))
 
     async def acquire(
         self, *, reason: str = "deploy", wait: float | None = None, manual: bool = False
@@ -91,7 +95,7 @@ class HostLock:
         aside = f"{self.path}.stale-{secrets.token_hex(4)}"
         if not await self.runner.rename(self.path, aside):
             return
-        moved = parse_lock(await self.runner.read_file(aside) or "")
+        moved = await self.read_at(aside)
         if seen is not None and moved is not None and moved.token != seen.token:
             await self.runner.rename(aside, self.path)  # a fresh lock: not ours to break
             await anyio.sleep(0.05)

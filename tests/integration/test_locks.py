@@ -233,3 +233,19 @@ def test_a_tampered_rollback_target_is_refused_before_any_command(
     assert main(["staging", "rollback"], environ) == 2
     assert "releases.jsonl) names 'v1\\nREGISTRY=127.0.0.1:9'" in capsys.readouterr().err
     assert (app_path.env_file.read_text(), state_files(app_path)) == (env_before, before)
+
+
+def test_an_unreadable_lock_file_is_broken_not_a_crash(
+    ssh_host: SshHost, app_path: AppPath, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = target_environ(ssh_host, app_path, lock_wait="1")
+    (app_path.path / ".deploy").mkdir()
+    lock_file = app_path.path / ".deploy" / "lock.json"
+    write_as_deployer(lock_file, "", ssh_host)
+    lock_file.write_bytes(b'{"owner": "caf\xe9"')  # not UTF-8, not JSON: no one's lock
+    capsys.readouterr()
+    assert main(["staging", "lock", "--reason", "after a crash"], environ) == 0
+    assert "broke a stale lock (unreadable)" in capsys.readouterr().err
+    taken = parse_lock(lock_file.read_text())
+    assert taken is not None
+    assert (taken.reason, taken.manual) == ("after a crash", True)
