@@ -22,7 +22,7 @@ from deploy.deployer import Deployer, Status, now_iso
 from deploy.diagnose import doctor
 from deploy.errors import ConfigError, DeployError, InvalidInput
 from deploy.evidence import Override, check_evidence, override_record
-from deploy.ledger import Outcome, Release
+from deploy.ledger import Entry, Outcome, newest
 from deploy.remote import connect
 from deploy.strategies import CanaryView
 from deploy.views import (
@@ -109,6 +109,8 @@ async def execute(
     missing = []
     if args.command in ("up", "deploy"):
         missing = await check_evidence(target, args.tag, environ, override)
+    limit: int = getattr(args, "limit", 0)
+    newest([], limit)  # a negative --limit is refused before any SSH connection
     async with connect(target) as runner:
         deployer = Deployer(runner, target, who=who, say=lambda line: err.print(f"· {line}"),
                             progress=HealthProgress(err))  # fmt: skip
@@ -139,7 +141,7 @@ async def execute(
         elif args.command == "status":
             show_status(await deployer.status(probe=not args.no_probe), args.json, out)
         elif args.command == "history":
-            show_history((await deployer.history())[-args.limit :], args.json, out)
+            show_history(newest(list((await deployer.ledger()).entries), limit), args.json, out)
         elif args.command == "logs":
             await deployer.logs(args.lines, args.follow, lambda line: out.out(line))
         elif args.command == "lock":
@@ -185,6 +187,9 @@ def show_status(status: Status, as_json: bool, out: Console) -> None:
     if status.last_release:
         last = status.last_release
         rows.append(("last", f"{last.kind} {last.tag} → {last.outcome} at {last.started_at}"))
+    if status.unsettled:
+        rows.append(("note", f"{len(status.unsettled)} interrupted attempt(s) not yet recorded; "
+                     "the next up, rollback or init records them"))
     out.print(fields_table(rows))
     if status.strategy != "recreate":
         show_layout(status, out)
@@ -213,9 +218,9 @@ def show_canary(canary: CanaryView, out: Console) -> None:
         out.print(f"    {colour:<5} {numbers} since the step began")
 
 
-def show_history(history: list[Release], as_json: bool, out: Console) -> None:
+def show_history(history: list[Entry], as_json: bool, out: Console) -> None:
     if as_json:
-        out.print_json(json.dumps([release_json(release) for release in history]))
+        out.print_json(json.dumps([json.loads(entry.to_line()) for entry in history]))
         return
     out.print(history_table(history))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,7 +12,9 @@ from deploy.errors import ConfigError, InvalidInput
 from deploy.proxy import DEFAULT_PROXY_IMAGE
 
 ENVIRONMENT_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
-HOST_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[?[0-9a-fA-F:]+\]?")
+HOST_PATTERN = re.compile(  # a name or IPv4; an IPv6 address, bare or in balanced brackets
+    r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9a-fA-F:.]+\]|[0-9a-fA-F.]*:[0-9a-fA-F:.]*"
+)
 USER_PATTERN = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 PATH_PATTERN = re.compile(r"/[A-Za-z0-9._/-]{0,255}")
 TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
@@ -97,7 +100,7 @@ class Target:
     app_path: str
     health: HealthPolicy = HealthPolicy()
     lock_wait: float = 60.0
-    lock_ttl: float = 900.0
+    lock_ttl: float = 30.0  # a deployer's lease: its lock is stale this long after a heartbeat
     compose: str = "auto"
     release: ReleasePolicy = ReleasePolicy()
     service: str = "api"  # the compose service that runs the app
@@ -119,7 +122,7 @@ def load_target(environment: str, environ: Mapping[str, str]) -> Target:
     read = _Reader(environment.upper(), environ)
     return Target(
         environment=environment,
-        host=read.matching("HOST", HOST_PATTERN, "a host name or IP address"),
+        host=check_host(read.required("HOST"), variable=read.name("HOST")),
         port=read.integer("SSH_PORT", default=22, low=1, high=65535),
         username=read.matching("USERNAME", USER_PATTERN, "a Unix user name"),
         private_key=Secret(read.private_key("SSH_KEY")),
@@ -131,7 +134,7 @@ def load_target(environment: str, environ: Mapping[str, str]) -> Target:
             timeout=float(read.integer("HEALTH_TIMEOUT", default=60, low=1, high=3600)),
         ),
         lock_wait=float(read.integer("LOCK_WAIT", default=60, low=0, high=3600)),
-        lock_ttl=float(read.integer("LOCK_TTL", default=900, low=1, high=86400)),
+        lock_ttl=float(read.integer("LOCK_TTL", default=30, low=2, high=3600)),
         compose=read.choice("COMPOSE", ("auto", "v2", "v1"), default="auto"),
         release=ReleasePolicy(
             strategy=read.choice(
@@ -197,6 +200,30 @@ def check_tag(tag: str) -> str:
     return tag
 
 
+def check_host(host: str, *, variable: str = "host") -> str:
+    """A host name, an IPv4 address, or an IPv6 address (bare or in balanced brackets)."""
+    bracketed = host.startswith("[") and host.endswith("]")
+    address = host[1:-1] if bracketed else host
+    ok = HOST_PATTERN.fullmatch(host) is not None and (
+        _is_ipv6(address) if bracketed or ":" in address else True
+    )
+    if not ok:
+        raise ConfigError(
+            variable,
+            f"{host!r} is not a host name or IP address (an IPv6 address may be written "
+            "bare or in balanced brackets: ::1 or [::1]).",
+        )
+    return host
+
+
+def _is_ipv6(address: str) -> bool:
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return True
+
+
 def check_path(path: str, *, variable: str = "path") -> str:
     """An absolute path of plain characters, without '..'."""
     if not PATH_PATTERN.fullmatch(path) or ".." in path.split("/"):
@@ -247,8 +274,11 @@ class _Reader:
         value = self.optional(key)
         if value is None:
             return default
-        if not value.isdigit() or not low <= int(value) <= high:
-            raise ConfigError(self.name(key), f"{value!r} is not a whole number {low}-{high}.")
+        if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+            raise ConfigError(
+                self.name(key),
+                f"{value!r} is not a whole number {low}-{high} written with the digits 0-9.",
+            )
         return int(value)
 
     def ratio(self, key: str, default: float, *, high: float) -> float:

@@ -12,7 +12,6 @@ from deploy import commands as cmd
 from deploy.config import Target, check_tag
 from deploy.errors import (
     InvalidInput,
-    LockHeld,
     PreflightFailed,
     PullFailed,
     RemoteCommandFailed,
@@ -20,12 +19,15 @@ from deploy.errors import (
 from deploy.health import Progress, wait_healthy
 from deploy.ledger import (
     Kind,
+    Ledger,
     Lock,
+    LockEvent,
     Outcome,
     Release,
-    append_record,
+    left_interrupted,
+    line_to_append,
     mark_interrupted,
-    parse_ledger,
+    read_ledger,
     rollback_target,
     unfinished,
 )
@@ -51,6 +53,7 @@ class Status:
     last_release: Release | None
     strategy: str = "recreate"
     layout: Layout = field(default_factory=Layout)
+    unsettled: tuple[str, ...] = ()  # ids of attempts shown as interrupted, not yet recorded
 
 
 def tag_of(image: str) -> str | None:
@@ -86,6 +89,7 @@ class Deployer:
         self.say = say
         self.clock = clock
         self.path = target.app_path
+        self.warned: set[str] = set()
         self.tool: tuple[str, ...] = cmd.COMPOSE_V2
         self.strategy: Strategy = strategy_for(self)
         self.host_lock = HostLock(
@@ -153,14 +157,9 @@ class Deployer:
         return self.strategy
 
     async def status(self, *, probe: bool = True) -> Status:
+        """What runs now; read-only: an interrupted attempt is reported, never recorded."""
         await self.prepare()
         lock = await self.host_lock.read()
-        if lock is None or lock.expired(self.clock()):
-            try:
-                async with self.host_lock.held(wait=0):
-                    await self.reconcile()
-            except LockHeld:
-                pass  # a deployer just started; its attempt is not ours to settle
         image = await self.running_image()
         healthy, detail = None, "not probed"
         if probe and image:
@@ -168,6 +167,10 @@ class Deployer:
             async with self.runner.forward_port(quick.port) as port:
                 verdict = await wait_healthy(port, quick)
             healthy, detail = verdict.healthy, verdict.last.detail
+        history = await self.history()
+        running = tag_of(image) if image else None
+        interrupted = left_interrupted(history, lock, running, self.clock(), now_iso())
+        last = next(reversed(history), None)
         return Status(
             environment=self.target.environment,
             tag=tag_of(image) if image else None,
@@ -175,10 +178,11 @@ class Deployer:
             digest=await self.digest(image) if image else None,
             healthy=healthy,
             health_detail=detail,
-            lock=await self.host_lock.read(),
-            last_release=next(reversed(await self.history()), None),
+            lock=lock,
+            last_release=interrupted.get(last.id, last) if last else None,
             strategy=self.strategy.name,
             layout=await self.strategy.layout(),
+            unsettled=tuple(interrupted),
         )
 
     async def logs(self, lines: int, follow: bool, on_line: Callable[[str], None]) -> int:
@@ -192,17 +196,32 @@ class Deployer:
         return await self.runner.stream(cmd.container_logs(container, lines, follow=follow),
                                         on_line)  # fmt: skip
 
+    async def ledger(self) -> Ledger:
+        """The host's ledger; each unreadable line is told once, and skipped."""
+        ledger = read_ledger(await self.runner.read_bytes(self.file(cmd.LEDGER_FILE)) or b"")
+        for warning in ledger.warnings:
+            if warning not in self.warned:
+                self.warned.add(warning)
+                self.say(f"warning: {warning}")
+        return ledger
+
     async def history(self) -> list[Release]:
-        return parse_ledger(await self.runner.read_file(self.file(cmd.LEDGER_FILE)) or "")
+        return (await self.ledger()).releases
 
     async def lock(self, reason: str) -> Lock:
-        """Take the lock and keep it (for maintenance) until `unlock`."""
+        """Take the lock and keep it (for maintenance) until `unlock`; recorded in the ledger."""
         await self.prepare()
-        return await self.host_lock.acquire(reason=reason)
+        held = await self.host_lock.acquire(reason=reason, manual=True)
+        await self.append_ledger(LockEvent("lock", now_iso(), self.who, reason).to_line())
+        return held
 
     async def unlock(self) -> Lock | None:
-        """Remove the lock whoever holds it; returns what was removed."""
-        return await self.host_lock.remove()
+        """Remove the lock whoever holds it; returns what was removed (recorded if anything)."""
+        removed = await self.host_lock.remove()
+        if removed is not None:
+            event = LockEvent("unlock", now_iso(), self.who, removed.reason, removed.owner)
+            await self.append_ledger(event.to_line())
+        return removed
 
     # -- helpers the strategies share ---------------------------------------------------
 
@@ -321,9 +340,13 @@ class Deployer:
         return cmd.parse_revision(found.stdout) if found.ok else None
 
     async def record(self, release: Release) -> None:
+        await self.append_ledger(release.to_line())
+
+    async def append_ledger(self, line: str) -> None:
+        """Append one line; the lines already there are never rewritten (nor lost)."""
         path = self.file(cmd.LEDGER_FILE)
-        text = await self.runner.read_file(path) or ""
-        await self.runner.write_file(path, append_record(text, release))
+        existing = await self.runner.read_bytes(path) or b""
+        await self.runner.append_file(path, line_to_append(existing, line))
 
     def started(self, kind: Kind, tag: str, image: str, previous: str | None = None) -> Release:
         return Release(

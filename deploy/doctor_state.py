@@ -86,6 +86,9 @@ def lock_verdict(outputs: tuple[Output, ...], facts: Facts) -> Judgement:
     now = done.finished
     since = datetime.fromtimestamp(lock.acquired_at, UTC).isoformat(timespec="seconds")
     who = f"held by {lock.owner}" + (f" ({lock.reason})" if lock.reason else "")
+    if lock.expires_at is None:
+        return warned(f"{who} since {since}, taken by hand: it stays until `{unlock}`",
+                      f"Run `{unlock}` when the maintenance is over.")
     if lock.expired(now):
         return warned(
             f"stale: {who} since {since}, expired {now - lock.expires_at:.0f}s ago",

@@ -1,4 +1,4 @@
-"""The host's deploy lock: take it (waiting a bounded time), break it when stale, release it."""
+"""The host's deploy lock: take it (bounded wait), keep its lease alive, break it when stale."""
 
 from __future__ import annotations
 
@@ -9,13 +9,25 @@ from contextlib import asynccontextmanager, suppress
 
 import anyio
 
-from deploy.errors import ConnectionFailed, LockHeld
+from deploy.errors import ConnectionFailed, DeployError, LockHeld
 from deploy.ledger import Lock, parse_lock
 from deploy.remote import Runner
 
+MAX_HEARTBEAT = 5.0  # seconds between a deployer's lease renewals, at most
+
+
+def heartbeat_interval(lease: float) -> float:
+    """How often a deployer renews its lease: often enough to miss three beats in a row."""
+    return min(MAX_HEARTBEAT, lease / 4)
+
 
 class HostLock:
-    """One lock file on the host, shared by every deployer of that app path."""
+    """One lock file on the host, shared by every deployer of that app path.
+
+    `ttl` is a deployer's lease: `held()` renews it every few seconds while the deployer
+    runs, so the lock of a deployer that vanished is stale `ttl` seconds after its last
+    heartbeat, while a live one is never broken. A lock taken by hand never expires.
+    """
 
     def __init__(
         self,
@@ -39,15 +51,25 @@ class HostLock:
         self.clock = clock
 
     async def read(self) -> Lock | None:
-        return parse_lock(await self.runner.read_file(self.path) or "")
+        return await self.read_at(self.path)
 
-    async def acquire(self, *, reason: str = "deploy", wait: float | None = None) -> Lock:
-        """Take the lock, waiting up to `wait` seconds; a stale lock is broken."""
+    async def read_at(self, path: str) -> Lock | None:
+        """The lock record at `path`; None when absent or unreadable (even not UTF-8)."""
+        return parse_lock((await self.runner.read_bytes(path) or b"").decode("utf-8", "replace"))
+
+    async def acquire(
+        self, *, reason: str = "deploy", wait: float | None = None, manual: bool = False
+    ) -> Lock:
+        """Take the lock, waiting up to `wait` seconds; a stale lock is broken.
+
+        A manual lock (maintenance) has no expiry; a deployer's lock starts its lease.
+        """
         limit = self.wait if wait is None else wait
         deadline = self.clock() + limit
         while True:
             now = self.clock()
-            mine = Lock(self.who, secrets.token_hex(8), now, now + self.ttl, reason)
+            mine = Lock(self.who, secrets.token_hex(8), now, None, reason)
+            mine = mine if manual else mine.renewed(now, self.ttl)
             if await self.runner.create_file(self.path, mine.to_text()):
                 return mine
             held = await self.read()
@@ -73,7 +95,7 @@ class HostLock:
         aside = f"{self.path}.stale-{secrets.token_hex(4)}"
         if not await self.runner.rename(self.path, aside):
             return
-        moved = parse_lock(await self.runner.read_file(aside) or "")
+        moved = await self.read_at(aside)
         if seen is not None and moved is not None and moved.token != seen.token:
             await self.runner.rename(aside, self.path)  # a fresh lock: not ours to break
             await anyio.sleep(0.05)
@@ -81,13 +103,43 @@ class HostLock:
         self.say(f"broke a stale lock ({seen.owner if seen else 'unreadable'})")
         await self.runner.remove(aside)
 
+    async def renew(self, lock: Lock) -> bool:
+        """Extend our lease; False when the lock is no longer ours (removed or broken)."""
+        current = await self.read()
+        if current is None or current.token != lock.token:
+            return False
+        await self.runner.write_file(self.path, current.renewed(self.clock(), self.ttl).to_text())
+        return True
+
+    async def keep_alive(self, lock: Lock) -> None:
+        """Renew the lease every few seconds until cancelled; errors are told, not raised."""
+        while True:
+            await anyio.sleep(heartbeat_interval(self.ttl))
+            try:
+                if not await self.renew(lock):
+                    self.say("the deploy lock was removed (`unlock`?); carrying on without it")
+                    return
+            except DeployError as error:
+                self.say(f"could not renew the deploy lock: {error}")
+
     @asynccontextmanager
     async def held(self, *, wait: float | None = None) -> AsyncIterator[Lock]:
+        """The lock, its lease renewed in the background, released on the way out."""
         lock = await self.acquire(wait=wait)
+        failure: Exception | None = None
         try:
-            yield lock
+            async with anyio.create_task_group() as group:
+                group.start_soon(self.keep_alive, lock)
+                try:
+                    yield lock
+                except Exception as error:  # raised below as it is, not in an ExceptionGroup
+                    failure = error
+                finally:
+                    group.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
         finally:
-            with suppress(ConnectionFailed):  # unreachable host: the lock expires by itself
+            with suppress(ConnectionFailed):  # unreachable host: the lease runs out by itself
                 current = await self.read()
                 if current is not None and current.token == lock.token:
                     await self.runner.remove(self.path)

@@ -47,6 +47,10 @@ class Runner(Protocol):
 
     def forward_port(self, remote_port: int) -> AbstractAsyncContextManager[int]: ...
 
+    async def read_bytes(self, path: str) -> bytes | None: ...
+
+    async def append_file(self, path: str, text: str) -> None: ...
+
 
 LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError, OSError)
 
@@ -182,6 +186,21 @@ class SshRunner:
             yield listener.get_port()
         finally:
             listener.close()
+
+    async def read_bytes(self, path: str) -> bytes | None:
+        """The file's bytes as they are (no decoding), or None when it does not exist."""
+        async with file_errors("read", path):
+            try:
+                async with self.sftp.open(path, "rb") as handle:
+                    data = await handle.read()
+            except asyncssh.SFTPNoSuchFile:
+                return None
+        return data if isinstance(data, bytes) else str(data).encode()
+
+    async def append_file(self, path: str, text: str) -> None:
+        """Append to `path` (O_APPEND on the host): the bytes already there are never rewritten."""
+        async with file_errors("append", path), self.sftp.open(path, "ab") as handle:
+            await handle.write(text.encode("utf-8"))
 
 
 @asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -10,7 +11,7 @@ from rich.status import Status as Spinner
 from rich.table import Table
 
 from deploy.health import Progress
-from deploy.ledger import Lock, Release
+from deploy.ledger import Entry, Lock, LockEvent, Release
 
 RESULT_SCHEMA = 1  # bump when a field of result_json changes meaning or goes away
 PROGRESS_AFTER = 3.0  # seconds of health wait before progress is shown
@@ -40,11 +41,17 @@ def result_json(
     }  # fmt: skip
 
 
-def history_table(history: list[Release]) -> Table:
+def history_table(history: Sequence[Entry]) -> Table:
+    """Attempts and the lock audit trail (`lock`/`unlock` by hand), oldest first."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("started", "kind", "tag", "outcome", "colour", "by", "phases", "message"):
         table.add_column(column, overflow="fold")
     for release in history:
+        if isinstance(release, LockEvent):
+            whose = f" (was {release.holder})" if release.holder not in (None, release.by) else ""
+            table.add_row(release.at, release.action, "", "", "", release.by + whose, "",
+                          release.reason)
+            continue
         phases = " ".join(f"{name} {seconds:.2f}s" for name, seconds in release.phases)
         table.add_row(release.started_at, release.kind, release.tag, release.outcome,
                       release.colour or "", release.deployed_by, phases, release.message)

@@ -104,6 +104,15 @@ def test_lock_states(acquired: int | None, expires: int | None, level: str, word
     assert level == "PASS" or "python -m deploy staging unlock" in judgement.fix
 
 
+def test_a_lock_taken_by_hand_warns_until_unlock() -> None:
+    now = 10_000.0
+    lock = Lock("alice", "t", now - 5000, None, "db migration")  # no lease: stays until unlock
+    judgement = lock_verdict((Output(0, lock.to_text(), "", now, now),), FACTS)
+    assert judgement.level == "WARN"
+    assert "taken by hand" in judgement.message
+    assert "python -m deploy staging unlock" in judgement.fix
+
+
 def test_garbage_lock_warns() -> None:
     assert lock_verdict((Output(0, "{not json"),), FACTS).level == "WARN"
 

@@ -94,6 +94,8 @@ def test_lock_round_trip_and_expiry() -> None:
     assert parse_lock(lock.to_text()) == lock
     assert not lock.expired(159.9)
     assert lock.expired(160.0)
-    assert lock.describe(120.0) == "ci@runner (deploy), held for 20s, expires in 40s"
+    assert lock.describe(120.0) == (
+        "ci@runner (deploy), held for 20s, last heartbeat 20s ago, stale in 40s"
+    )
     assert parse_lock("") is None
     assert parse_lock("{}") is None
