@@ -80,6 +80,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     report.add_argument("files", nargs="+", help="bandit/pip-audit/safety/gitleaks reports")
     report.add_argument("--allowlist",
                         help="accepted findings (default: security/allowlist.toml)")
+    report.add_argument("--json", action="store_true",
+                        help="print the combined findings document (schema shipyard-security/1)")
     loadtest = commands.add_parser(
         "loadtest", help="run the load-test gate alone against --url; no engine",
         description="Run the load-test gate (Locust, in a process of its own) against --url and "
@@ -203,7 +205,7 @@ def command_plan(args: argparse.Namespace, output: Output) -> int:
 def command_report(args: argparse.Namespace) -> int:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     return report_main(args.files, today=datetime.now(UTC).date(), step_summary_path=summary,
-                       allowlist_path=args.allowlist)
+                       allowlist_path=args.allowlist, as_json=args.json)
 
 
 def command_loadtest(args: argparse.Namespace, output: Output) -> int:

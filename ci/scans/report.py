@@ -12,7 +12,7 @@ from ci.errors import ScanError
 from ci.scans.findings import Status, ToolRun
 from ci.scans.gate import AllowEntry, Policy, evaluate, parse_policy
 from ci.scans.parse import parse_saved
-from ci.scans.render import headline, markdown_summary
+from ci.scans.render import combined_json, headline, markdown_summary
 
 ALLOWLIST = "security/allowlist.toml"
 PASSED, GATE_FAILED, UNREADABLE = 0, 1, 2
@@ -67,8 +67,13 @@ def report_main(
     out: TextIO | None = None,
     step_summary_path: str | None,
     allowlist_path: str | None = None,
+    as_json: bool = False,
 ) -> int:
-    """Print (or append to GITHUB_STEP_SUMMARY) the summary; 0 pass, 1 gate failed, 2 unreadable."""
+    """Print (or append to GITHUB_STEP_SUMMARY) the summary; 0 pass, 1 gate failed, 2 unreadable.
+
+    With `as_json`, standard output is the combined findings document (schema
+    `shipyard-security/1`, as `reports/scans/findings.json`), whatever else is written.
+    """
     out = out or sys.stdout
     if not paths:
         print("error: give at least one saved report to `report`.", file=sys.stderr)
@@ -84,6 +89,9 @@ def report_main(
     if step_summary_path:
         with open(step_summary_path, "a", encoding="utf-8") as summary_file:
             summary_file.write(summary)
+    if as_json:
+        out.write(combined_json(runs, verdict))
+    elif step_summary_path:
         out.write(f"security gate: {headline(verdict)}\n")
     else:
         out.write(summary)

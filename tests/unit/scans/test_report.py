@@ -166,3 +166,18 @@ def test_the_step_summary_console_line_names_the_gap(tmp_path: Path) -> None:
                        step_summary_path=str(tmp_path / "summary.md"))  # fmt: skip
     assert code == 1
     assert out.getvalue() == "security gate: failed: pip-audit did not audit 14 dependencies\n"
+
+
+def test_report_json_prints_the_combined_document_and_keeps_the_exit_code(
+    tmp_path: Path,
+) -> None:
+    out = io.StringIO()
+    empty = tmp_path / "allowlist.toml"
+    empty.write_text("")
+    code = report_main([str(NOT_AUDITED)], today=TODAY, out=out, allowlist_path=str(empty),
+                       step_summary_path=str(tmp_path / "summary.md"), as_json=True)  # fmt: skip
+    document = json.loads(out.getvalue())
+    assert code == 1
+    assert (document["schema"], document["passed"]) == ("shipyard-security/1", False)
+    assert [tool["tool"] for tool in document["tools"]] == ["pip-audit"]
+    assert "did not audit" in (tmp_path / "summary.md").read_text()
