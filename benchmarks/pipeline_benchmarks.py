@@ -90,6 +90,7 @@ def test_pipeline_runs(
     try:
         env = {k.replace("STAGING_", "PRODUCTION_"): v
                for k, v in target_environ(ssh_host, production).items()}
+        env.update(target_environ(ssh_host, app_path))  # production reads staging's evidence
         rows.append(("tag v1.0.0 (promote, production deploy)",
                      pipeline.run(checkout, "refs/tags/v1.0.0", env=env)))
     finally:

@@ -288,7 +288,8 @@ def test_develop_then_main_then_release_tag(
     try:
         env = {k.replace("STAGING_", "PRODUCTION_"): v
                for k, v in target_environ(ssh_host, production).items()}
-        release = pipeline.run(checkout, "refs/tags/v1.0.0", env=env)
+        # production reads the staging ledger (evidence: the same digest deployed healthy)
+        release = pipeline.run(checkout, "refs/tags/v1.0.0", env={**staging_env, **env})
         assert release.code == 0, release.explain()
         assert set(release.stages) == {"promote", "deploy"}  # no build
         assert registry_digest(registry, "v1.0.0") == tested
