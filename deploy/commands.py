@@ -118,12 +118,20 @@ def compose_states(tool: tuple[str, ...], app_path: str) -> Command:
 
 
 PROXY_REJECTED = 3  # the exit status of proxy_switch when `nginx -t` refuses the config
+NGINX_PID = "/run/nginx.pid"  # Debian's and the official image's default (/var/run -> /run)
+NGINX_PID_WAIT_TENTHS = 50
 
 
 def proxy_switch(container_id: str) -> Command:
     """`nginx -t`, then a graceful reload, in one round trip (plain `docker exec`: compose
-    would add ~0.3 s to the switch). Exits PROXY_REJECTED when the config is refused."""
-    script = f"nginx -t -q || exit {PROXY_REJECTED}; exec nginx -s reload"
+    would add ~0.3 s to the switch). Exits PROXY_REJECTED when the config is refused. A proxy
+    started a moment ago may not have written its master's pid yet (`nginx -s reload` then
+    fails with 'invalid PID number ""'): wait for it, up to NGINX_PID_WAIT_TENTHS / 10 s."""
+    script = (
+        f"i=0; while [ ! -s {NGINX_PID} ] && [ $i -lt {NGINX_PID_WAIT_TENTHS} ]; do "
+        "sleep 0.1; i=$((i+1)); done; "
+        f"nginx -t -q || exit {PROXY_REJECTED}; exec nginx -s reload"
+    )
     return Command(("docker", "exec", container_id, "sh", "-c", script))
 
 

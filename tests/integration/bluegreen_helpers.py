@@ -45,12 +45,24 @@ class Traffic:
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     outcomes: list[tuple[float, bool]] = field(default_factory=list)
+    retried: int = 0
+
+    def _get(self, client: httpx.Client) -> httpx.Response:
+        """GET, retried once when the proxy closed our idle keep-alive connection as we reused
+        it (nginx closes idle ones on reload): the request never reached a colour, and an
+        HTTP client may retry an idempotent request then (RFC 9112, 9.3.1), as browsers do.
+        Each retry is counted in `retried`; a second failure is a failure."""
+        try:
+            return client.get(self.path)
+        except httpx.RemoteProtocolError:
+            self.retried += 1
+            return client.get(self.path)
 
     def _loop(self) -> None:
         with httpx.Client(base_url=PUBLIC, timeout=5, trust_env=False) as client:
             while not self.stop.is_set():
                 try:
-                    response = client.get(self.path)
+                    response = self._get(client)
                     self.statuses[str(response.status_code)] += 1
                     if response.status_code == 200 and self.path == "/version":
                         self.versions[str(response.json()["version"])] += 1

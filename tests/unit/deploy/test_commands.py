@@ -44,7 +44,8 @@ V2, V1 = cmd.COMPOSE_V2, cmd.COMPOSE_V1
          ("docker", "compose", "ps", "--all", "--format", "json"), "/a", ()),
         (cmd.proxy_switch("c0ffee"),
          ("docker", "exec", "c0ffee", "sh", "-c",
-          "nginx -t -q || exit 3; exec nginx -s reload"), None, ()),
+          "i=0; while [ ! -s /run/nginx.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); "
+          "done; nginx -t -q || exit 3; exec nginx -s reload"), None, ()),
         (cmd.read_from("/a/proxy/logs/access.log", 10),
          ("tail", "-c", "+11", "/a/proxy/logs/access.log"), None, ()),
         (cmd.container_image("abc"),
