@@ -48,13 +48,13 @@ class Traffic:
     retried: int = 0
 
     def _get(self, client: httpx.Client) -> httpx.Response:
-        """GET, retried once when the proxy closed our idle keep-alive connection as we reused
-        it (nginx closes idle ones on reload): the request never reached a colour, and an
+        """GET, retried once when the proxy closed (or reset) our idle keep-alive connection as we
+        reused it (nginx closes idle ones on reload): the request never reached a colour, and an
         HTTP client may retry an idempotent request then (RFC 9112, 9.3.1), as browsers do.
         Each retry is counted in `retried`; a second failure is a failure."""
         try:
             return client.get(self.path)
-        except httpx.RemoteProtocolError:
+        except (httpx.RemoteProtocolError, httpx.ReadError):  # closed, or reset, unanswered
             self.retried += 1
             return client.get(self.path)
 
