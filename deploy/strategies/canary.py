@@ -106,9 +106,7 @@ class Canary(BlueGreen):
             )
         colour = other(live)
         service, variable = colour_service(colour), tag_variable(colour)
-        found = await host.runner.run(cmd.compose_config_json(host.tool, host.path, tag,
-                                                              variable))  # fmt: skip
-        image = cmd.parse_service_image(found.stdout, service)
+        image = await host.resolve_image(tag, variable, service)
         phases: dict[str, float] = {}
         record = replace(host.started(kind, tag, image, previous), colour=colour)
         record = await self.pull_unless_present(record, service, variable, phases)
