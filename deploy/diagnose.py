@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from deploy.commands import Command
-from deploy.config import Target
+from deploy.config import Fleet, Target
 from deploy.doctor import (
     CHECKS,
     HEALTH,
@@ -113,11 +113,24 @@ def show_table(environment: str, reports: list[HostReport], out: Console) -> Non
     )
 
 
-def doctor(target: Target, as_json: bool, out: Console) -> int:
-    """`python -m deploy ENV doctor [--json]`: 0 when nothing FAILs, else 1."""
-    reports = [anyio.run(diagnose, target)]
+async def diagnose_all(fleet: Fleet) -> list[HostReport]:
+    """Every host's checks at once, reported in the order the hosts are named."""
+    reports: list[HostReport | None] = [None] * len(fleet.targets)
+
+    async def one(index: int, target: Target) -> None:
+        reports[index] = await diagnose(target)
+
+    async with anyio.create_task_group() as group:
+        for index, target in enumerate(fleet.targets):
+            group.start_soon(one, index, target)
+    return [report for report in reports if report is not None]
+
+
+def doctor(fleet: Fleet, as_json: bool, out: Console) -> int:
+    """`python -m deploy ENV doctor [--json]`, per host: 0 when nothing FAILs, else 1."""
+    reports = anyio.run(diagnose_all, fleet)
     if as_json:
-        out.print_json(json.dumps(report_json(target.environment, reports)))
+        out.print_json(json.dumps(report_json(fleet.environment, reports)))
     else:
-        show_table(target.environment, reports, out)
+        show_table(fleet.environment, reports, out)
     return exit_code(reports)
