@@ -52,7 +52,8 @@ async def diagnose(target: Target, *, clock: Callable[[], float] = time.time) ->
         cause = type(error.__cause__).__name__ if error.__cause__ else "ConnectionLost"
         ssh = finding(*SSH, ssh_verdict(cause, str(error), facts))
         found = [skipped(name, title, SSH[0]) for name, title in all_titles()[1:]]
-    return HostReport(target.host, target.port, ordered([ssh, *found]))
+    return HostReport(target.host, target.port, ordered([ssh, *found]), target.app_path,
+                      target.label)  # fmt: skip
 
 
 def all_titles() -> list[tuple[str, str]]:
@@ -98,7 +99,8 @@ async def check_health(runner: Runner, target: Target, facts: Facts) -> Finding:
 
 def show_table(environment: str, reports: list[HostReport], out: Console) -> None:
     for report in reports:
-        table = Table(title=f"{environment}: {report.host}:{report.port}", title_justify="left")
+        where = report.label or f"{report.host}:{report.port}"
+        table = Table(title=f"{environment}: {where}", title_justify="left")
         for column in ("check", "result", "what was seen", "fix"):
             table.add_column(column, overflow="fold")
         for found in report.findings:
