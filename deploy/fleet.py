@@ -46,6 +46,7 @@ class HostRun:
     lock: Lock | None = None
     reached: bool = False  # SSH connected at least once
     changed: bool = False  # its release began: it may no longer run `previous`
+    deployed_before_loss: bool = False  # it ran the new release when its connection dropped
     gates: int = 0  # meeting points passed
 
 
@@ -114,9 +115,10 @@ class FleetRelease:
         except DeployError as error:
             self.failing, host.error = True, str(error)
             lost = host.changed and isinstance(error, ConnectionFailed)
-            if not host.changed:
-                unreached = isinstance(error, ConnectionFailed) and not host.reached
-                host.outcome = HostOutcome.UNREACHABLE if unreached else HostOutcome.FAILED
+            unreached = isinstance(error, ConnectionFailed) and not host.reached
+            if lost:
+                host.deployed_before_loss = host.outcome is HostOutcome.DEPLOYED
+            host.outcome = HostOutcome.UNREACHABLE if unreached else HostOutcome.FAILED
         finally:
             for gate in self.gates[host.gates:]:
                 gate.arrive(False)
@@ -187,7 +189,6 @@ class FleetRelease:
     async def recover(self, host: HostRun) -> None:
         """The connection dropped during its switch: reconnect, record what runs there, and
         return it to its previous release."""
-        was_deployed = host.outcome is HostOutcome.DEPLOYED
         problem: DeployError | None = None
         for _ in range(RECOVERY_ATTEMPTS):
             await anyio.sleep(RECOVERY_PAUSE)
@@ -203,8 +204,11 @@ class FleetRelease:
                           f"reconnections failed ({problem}); `status` shows what runs there")
             return  # fmt: skip
         back = host.running == host.previous and problem is None
-        host.outcome = HostOutcome.ROLLED_BACK if was_deployed and back else HostOutcome.FAILED
-        host.error = f"the connection dropped during the switch; {problem or 'reconnected'}"
+        deployed = host.deployed_before_loss
+        host.outcome = HostOutcome.ROLLED_BACK if deployed and back else HostOutcome.FAILED
+        after = (f"reconnected, {host.previous or 'nothing'} runs again" if back
+                 else f"reconnected, but: {problem or f'{host.running} runs'}")  # fmt: skip
+        host.error = f"the connection dropped during the switch; {after}"
 
     async def return_to_previous(self, deployer: Deployer, host: HostRun) -> DeployError | None:
         await deployer.prepare()
