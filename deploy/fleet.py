@@ -198,6 +198,9 @@ class FleetRelease:
                 break
             except ConnectionFailed as error:
                 problem = error
+            except DeployError as error:  # reached, but refused (locked, folder gone, ...)
+                problem = error
+                break
         else:
             host.outcome, host.running, host.healthy = HostOutcome.UNREACHABLE, None, None
             host.error = (f"the connection dropped during the switch and {RECOVERY_ATTEMPTS} "
