@@ -91,6 +91,7 @@ class Deployer:
         self.path = target.app_path
         self.warned: set[str] = set()
         self.pulled: dict[str, str | None] = {}  # image → digest, pulled before the switch
+        self.images: dict[tuple[str, str, str], str] = {}  # (tag, variable, service) → image
         self.tool: tuple[str, ...] = cmd.COMPOSE_V2
         self.strategy: Strategy = strategy_for(self)
         self.host_lock = HostLock(
@@ -325,14 +326,18 @@ class Deployer:
     ) -> str:
         """The image `service` (default: the target's) would run with `variable`=`tag`."""
         service = service or self.target.service
-        config = await self.runner.run(cmd.compose_config_json(self.tool, self.path, tag, variable))
-        try:
-            return cmd.parse_service_image(config.stdout, service)
-        except ValueError as error:
-            raise PreflightFailed(
-                f"{self.path}: {error}. Set {self.target.prefix}_SERVICE to the service that "
-                "runs the app."
-            ) from error
+        key = (tag, variable, service)  # one command's answers (a fleet asks twice)
+        if key not in self.images:
+            config = await self.runner.run(
+                cmd.compose_config_json(self.tool, self.path, tag, variable))
+            try:
+                self.images[key] = cmd.parse_service_image(config.stdout, service)
+            except ValueError as error:
+                raise PreflightFailed(
+                    f"{self.path}: {error}. Set {self.target.prefix}_SERVICE to the service "
+                    "that runs the app."
+                ) from error
+        return self.images[key]
 
     async def digest(self, image: str) -> str | None:
         found = await self.runner.run(cmd.image_repo_digests(image), check=False)

@@ -143,7 +143,7 @@ class FleetRelease:
                     return
                 if self.note is not None:  # an evidence override, recorded on every host
                     await deployer.record(self.note)
-                host.digest = await pull_first(deployer, self.tag)
+                host.digest = await pull_first(deployer, self.tag, host.previous)
                 if not await self.meet(host, pulled):
                     return
                 await self.switch(deployer, host)
@@ -156,15 +156,16 @@ class FleetRelease:
                 return  # another host failed while this one waited its turn
             host.changed = True
             try:
-                host.release = await deployer.strategy.release(self.tag, Kind.DEPLOY,
-                                                               host.previous)  # fmt: skip
-                host.outcome = HostOutcome.DEPLOYED
+                release = await deployer.strategy.release(self.tag, Kind.DEPLOY, host.previous)
             except ConnectionFailed:
                 raise
             except DeployError as error:
                 self.failing = True
                 host.outcome, host.error = HostOutcome.FAILED, str(error)
-            await settle(deployer, host)
+                await settle(deployer, host)
+                return
+            host.outcome, host.release = HostOutcome.DEPLOYED, release
+            host.running, host.digest, host.healthy = release.tag, release.digest, True
 
     async def put_back(self, deployer: Deployer, host: HostRun) -> None:
         """Another host failed: return this one to the release it ran before."""

@@ -43,12 +43,12 @@ async def pull_unless_present(
     return await host.pull(record, phases, command)
 
 
-async def pull_first(host: Deployer, tag: str) -> str | None:
+async def pull_first(host: Deployer, tag: str, running: str | None) -> str | None:
     """A fleet's first phase on one host: pull the image `tag` names and check its pin,
     changing nothing that runs; its digest. A failure is recorded on this host."""
     image = await host.strategy.image_for(tag)
     host.say(f"pulling {image}")
-    record = host.started(Kind.DEPLOY, tag, image, await host.running_tag())
+    record = host.started(Kind.DEPLOY, tag, image, running)
     done = await host.runner.run(cmd.Command(("docker", "pull", image)), check=False)
     if not done.ok:
         detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
