@@ -174,7 +174,27 @@ def load_fleet(environment: str, environ: Mapping[str, str]) -> Fleet:
         raise ConfigError(read.name("STRATEGY"), (
             f"canary runs on one host; {read.name('HOSTS')} names {len(targets)}. Use "
             "blue-green (each host switches its own proxy) or one host."))  # fmt: skip
+    if fleet.targets[0].release.strategy == "blue-green":
+        check_shared_ports(targets, read.name("HOSTS"))
     return fleet
+
+
+def blue_green_ports(target: Target) -> set[int]:
+    """The host ports a blue-green app folder takes: its proxy's and its two colours'."""
+    return {int(target.release.proxy_listen.rsplit(":", 1)[-1]), *target.release.colour_ports}
+
+
+def check_shared_ports(targets: tuple[Target, ...], variable: str) -> None:
+    """Blue-green entries on the same host (same SSH address) must not share a port."""
+    for index, target in enumerate(targets):
+        for earlier in targets[:index]:
+            shared = blue_green_ports(target) & blue_green_ports(earlier)
+            if target.address == earlier.address and shared:
+                raise ConfigError(variable, (
+                    f"the entries for {earlier.app_path} and {target.app_path} on "
+                    f"{target.address} both use port {min(shared)}: give each entry its own "
+                    "PROXY_LISTEN and COLOUR_PORTS, e.g. PROXY_LISTEN=8100 "
+                    "COLOUR_PORTS=8101/8102."))  # fmt: skip
 
 
 def named(targets: tuple[Target, ...]) -> tuple[Target, ...]:

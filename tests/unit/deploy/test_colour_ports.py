@@ -87,6 +87,30 @@ def test_a_bad_per_host_value_names_the_entry(hosts: str, message: str) -> None:
     assert message in str(refused.value)
 
 
+@pytest.mark.parametrize(("hosts", "message"), [
+    ("h APP_PATH=/a, h APP_PATH=/b", "the entries for /a and /b on h:2222 both use port 8000"),
+    ("h APP_PATH=/a, h APP_PATH=/b PROXY_LISTEN=8100", "both use port 8001"),
+    ("h APP_PATH=/a COLOUR_PORTS=8101/8102, h APP_PATH=/b PROXY_LISTEN=8101 "
+     "COLOUR_PORTS=8111/8112", "both use port 8101"),
+])  # fmt: skip
+def test_blue_green_entries_on_one_host_must_not_share_a_port(hosts: str, message: str) -> None:
+    environ = {**BASE, "STAGING_HOSTS": hosts, "STAGING_STRATEGY": "blue-green"}
+    with pytest.raises(ConfigError, match=r"^STAGING_HOSTS: ") as refused:
+        load_fleet("staging", environ)
+    assert message in str(refused.value)
+    assert "give each entry its own PROXY_LISTEN and COLOUR_PORTS" in str(refused.value)
+
+
+@pytest.mark.parametrize(("hosts", "strategy"), [
+    ("h APP_PATH=/a, h APP_PATH=/b PROXY_LISTEN=8100 COLOUR_PORTS=8101/8102", "blue-green"),
+    ("h APP_PATH=/a, h:2200 APP_PATH=/b", "blue-green"),  # another sshd: another machine
+    ("h APP_PATH=/a HEALTH_PORT=8101, h APP_PATH=/b HEALTH_PORT=8102", "recreate"),
+])  # fmt: skip
+def test_entries_that_do_not_share_ports(hosts: str, strategy: str) -> None:
+    environ = {**BASE, "STAGING_HOSTS": hosts, "STAGING_STRATEGY": strategy}
+    assert len(load_fleet("staging", environ).targets) == 2
+
+
 # -- proxy text -----------------------------------------------------------------------------------
 
 
