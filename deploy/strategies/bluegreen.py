@@ -314,4 +314,3 @@ class BlueGreen:
         await host.runner.run(
             cmd.compose_stop(host.tool, host.path, colour_service(old), seconds), check=False)
         phases["drain"] = host.clock() - mark
-
