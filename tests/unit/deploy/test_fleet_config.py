@@ -33,14 +33,16 @@ def test_other_settings_are_shared_and_parallel_defaults_to_all() -> None:
     fleet = load_fleet("staging", {**BASE, "STAGING_HOSTS": "a,b,c USERNAME=ops"})
     assert [t.username for t in fleet.targets] == ["deployer", "deployer", "ops"]
     assert {t.known_hosts for t in fleet.targets} == {fleet.targets[0].known_hosts}
-    assert fleet.parallel == 3 and fleet.several
+    assert fleet.parallel == 3
+    assert fleet.several
     assert load_fleet("staging", {**BASE, "STAGING_HOSTS": "a,b", "STAGING_PARALLEL": "1"}
                       ).parallel == 1  # fmt: skip
 
 
 def test_one_host_is_a_fleet_of_one() -> None:
     fleet = load_fleet("staging", GOOD)
-    assert [t.label for t in fleet.targets] == ["127.0.0.1:2222"] and not fleet.several
+    assert [t.label for t in fleet.targets] == ["127.0.0.1:2222"]
+    assert not fleet.several
 
 
 def test_labels_name_the_app_path_only_when_a_host_is_shared() -> None:
@@ -53,7 +55,7 @@ def test_labels_name_the_app_path_only_when_a_host_is_shared() -> None:
     ("a FOO=1", "'FOO=1' in the entry 'a' is not a per-host setting"),
     ("a APP_PATH", "KEY=VALUE"),
     ("a:0", "no valid port"),
-    ("a:２２", "no valid port"),
+    ("a:２２", "no valid port"),  # noqa: RUF001 (full-width digits on purpose)
     ("a b", "'b' in the entry 'a'"),
     ("a,a", "'a' is named twice"),
     ("[::1],::1", "named twice"),

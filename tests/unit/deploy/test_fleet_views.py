@@ -45,9 +45,11 @@ async def test_a_gate_judges_once_all_are_ok() -> None:
 
     gate = Gate(2, judge)
     assert await meet(gate, [True, True]) == [False, False]
-    assert gate.reason == "digests differ" and judged == [1]
+    assert gate.reason == "digests differ"
+    assert judged == [1]
     quiet = Gate(2, judge)
-    assert await meet(quiet, [True, False]) == [False, False] and judged == [1]
+    assert await meet(quiet, [True, False]) == [False, False]
+    assert judged == [1]
 
 
 def test_a_gate_waits_for_every_party() -> None:
@@ -55,7 +57,8 @@ def test_a_gate_waits_for_every_party() -> None:
     gate.arrive(True)
     assert not gate.opened.is_set()
     gate.arrive(True)
-    assert gate.opened.is_set() and gate.ok
+    assert gate.opened.is_set()
+    assert gate.ok
 
 
 @pytest.mark.parametrize(("pairs", "drift"), [
@@ -69,7 +72,9 @@ def test_drift_is_hosts_on_different_digests(
     line = drift_line("staging", pairs)
     assert (line is not None) is drift
     if line:
-        assert "a, c" in line and "on b" in line and line.startswith("staging: DRIFT")
+        assert "a, c" in line
+        assert "on b" in line
+        assert line.startswith("staging: DRIFT")
 
 
 def runs() -> list[HostRun]:
