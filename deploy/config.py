@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from deploy.canary_policy import DEFAULT_STEPS, Step, Thresholds, parse_steps
 from deploy.errors import ConfigError, InvalidInput
-from deploy.proxy import DEFAULT_PROXY_IMAGE
+from deploy.proxy import DEFAULT_COLOUR_PORTS, DEFAULT_PROXY_IMAGE, ColourPorts
 
 ENVIRONMENT_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 HOST_PATTERN = re.compile(  # a name or IPv4; an IPv6 address, bare or in balanced brackets
@@ -69,6 +69,7 @@ class ReleasePolicy:
     proxy_listen: str = "8000"  # nginx `listen` on host networking (bridge: always 8000)
     drain: float = 30.0  # seconds the old colour gets to finish in-flight requests
     watch: float = 30.0  # seconds the new colour is watched before the old one stops
+    colour_ports: ColourPorts = DEFAULT_COLOUR_PORTS  # blue's and green's, on host networking
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +174,27 @@ def load_fleet(environment: str, environ: Mapping[str, str]) -> Fleet:
         raise ConfigError(read.name("STRATEGY"), (
             f"canary runs on one host; {read.name('HOSTS')} names {len(targets)}. Use "
             "blue-green (each host switches its own proxy) or one host."))  # fmt: skip
+    if fleet.targets[0].release.strategy == "blue-green":
+        check_shared_ports(targets, read.name("HOSTS"))
     return fleet
+
+
+def blue_green_ports(target: Target) -> set[int]:
+    """The host ports a blue-green app folder takes: its proxy's and its two colours'."""
+    return {int(target.release.proxy_listen.rsplit(":", 1)[-1]), *target.release.colour_ports}
+
+
+def check_shared_ports(targets: tuple[Target, ...], variable: str) -> None:
+    """Blue-green entries on the same host (same SSH address) must not share a port."""
+    for index, target in enumerate(targets):
+        for earlier in targets[:index]:
+            shared = blue_green_ports(target) & blue_green_ports(earlier)
+            if target.address == earlier.address and shared:
+                raise ConfigError(variable, (
+                    f"the entries for {earlier.app_path} and {target.app_path} on "
+                    f"{target.address} both use port {min(shared)}: give each entry its own "
+                    "PROXY_LISTEN and COLOUR_PORTS, e.g. PROXY_LISTEN=8100 "
+                    "COLOUR_PORTS=8101/8102."))  # fmt: skip
 
 
 def named(targets: tuple[Target, ...]) -> tuple[Target, ...]:
@@ -186,7 +207,7 @@ def named(targets: tuple[Target, ...]) -> tuple[Target, ...]:
     )  # fmt: skip
 
 
-HOST_SETTINGS = ("APP_PATH", "HEALTH_PORT", "PROXY_LISTEN", "USERNAME")
+HOST_SETTINGS = ("APP_PATH", "COLOUR_PORTS", "HEALTH_PORT", "PROXY_LISTEN", "USERNAME")
 
 
 def host_overlays(read: _Reader, text: str) -> list[dict[str, str]]:
@@ -261,25 +282,57 @@ def single_target(environment: str, environ: Mapping[str, str]) -> Target:
         lock_wait=float(read.integer("LOCK_WAIT", default=60, low=0, high=3600)),
         lock_ttl=float(read.integer("LOCK_TTL", default=30, low=2, high=3600)),
         compose=read.choice("COMPOSE", ("auto", "v2", "v1"), default="auto"),
-        release=ReleasePolicy(
-            strategy=read.choice(
-                "STRATEGY", ("recreate", "blue-green", "canary"), default="recreate"
-            ),
-            proxy_image=read.optional_matching(
-                "PROXY_IMAGE", IMAGE_PATTERN, "an image reference", DEFAULT_PROXY_IMAGE
-            ),
-            proxy_listen=read.optional_matching(
-                "PROXY_LISTEN", LISTEN_PATTERN, "a port or 127.0.0.1:PORT", "8000"
-            ),
-            drain=float(read.integer("DRAIN", default=30, low=0, high=3600)),
-            watch=float(read.integer("WATCH", default=30, low=0, high=3600)),
-        ),
+        release=release_policy(read),
         service=read.optional_matching(
             "SERVICE", SERVICE_PATTERN, "a compose service name (a-z 0-9 _ . -)", "api"
         ),
         canary=canary_settings(read),
         evidence=evidence_policy(environment, read),
     )
+
+
+def release_policy(read: _Reader) -> ReleasePolicy:
+    """`<ENV>_STRATEGY`, `_PROXY_IMAGE`, `_PROXY_LISTEN`, `_COLOUR_PORTS`, `_DRAIN`, `_WATCH`."""
+    listen = read.optional_matching(
+        "PROXY_LISTEN", LISTEN_PATTERN, "a port or 127.0.0.1:PORT", "8000")  # fmt: skip
+    return ReleasePolicy(
+        strategy=read.choice(
+            "STRATEGY", ("recreate", "blue-green", "canary"), default="recreate"
+        ),
+        proxy_image=read.optional_matching(
+            "PROXY_IMAGE", IMAGE_PATTERN, "an image reference", DEFAULT_PROXY_IMAGE
+        ),
+        proxy_listen=listen,
+        drain=float(read.integer("DRAIN", default=30, low=0, high=3600)),
+        watch=float(read.integer("WATCH", default=30, low=0, high=3600)),
+        colour_ports=colour_ports(read, listen),
+    )
+
+
+def colour_ports(read: _Reader, listen: str) -> ColourPorts:
+    """`<ENV>_COLOUR_PORTS`: BLUE/GREEN (or BLUE,GREEN outside `<ENV>_HOSTS`, whose entries
+    are split on commas), two different ports other than the proxy's."""
+    text = read.optional("COLOUR_PORTS")
+    if text is None:
+        return DEFAULT_COLOUR_PORTS
+    words = text.replace(",", "/").split("/")
+    ports = [int(w) if w.isascii() and w.isdigit() else 0 for w in map(str.strip, words)]
+    default = "/".join(map(str, DEFAULT_COLOUR_PORTS))
+    if len(ports) != 2 or not all(1 <= port <= 65535 for port in ports):
+        raise ConfigError(read.name("COLOUR_PORTS"), (
+            f"{text!r} is not two ports: write BLUE/GREEN, each 1-65535, e.g. {default} (the "
+            f"default; in {read.name('HOSTS')} entries only BLUE/GREEN, since commas separate "
+            "the hosts)."))  # fmt: skip
+    if ports[0] == ports[1]:
+        raise ConfigError(read.name("COLOUR_PORTS"), (
+            f"{text!r} gives blue and green the same port: both colours run at once during "
+            f"a deploy, so give them two different ports, e.g. {default}."))  # fmt: skip
+    listen_port = int(listen.rsplit(":", 1)[-1])
+    if listen_port in ports:
+        raise ConfigError(read.name("COLOUR_PORTS"), (
+            f"{text!r} uses {listen_port}, the proxy's port ({read.name('PROXY_LISTEN')} is "
+            f"{listen!r}): choose two other ports for the colours."))  # fmt: skip
+    return ports[0], ports[1]
 
 
 def canary_settings(read: _Reader) -> CanarySettings:

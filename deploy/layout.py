@@ -7,9 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy.errors import InitRefused
-from deploy.proxy import COLOUR_PORTS, COLOURS, CONF_DIR, DEFAULT_PROXY_IMAGE, LOG_DIR
+from deploy.proxy import (
+    COLOURS,
+    CONF_DIR,
+    DEFAULT_PROXY_IMAGE,
+    LIVE_FILE,
+    LOG_DIR,
+    ColourPorts,
+    colour_port,
+)
 
 SERVICE = "api"
+LAYOUT_FILE = "docker-compose.yml"  # what `init` writes in the app folder
 MARKER = "# shipyard blue-green layout"
 TAG_VARIABLE = "IMAGE_TAG"
 # Keys of the guide's service carried to both colours unchanged.
@@ -87,7 +96,7 @@ def _relative(volumes: list[Any], app_path: str) -> list[Any]:
     return out
 
 
-def compose_text(guide: GuideService) -> str:
+def compose_text(guide: GuideService, ports: ColourPorts) -> str:
     """docker-compose.yml for the proxy and two colours (YAML; values in JSON flow style)."""
     lines = [
         f"{MARKER}: written by `python -m deploy ENV init`.",
@@ -104,12 +113,11 @@ def compose_text(guide: GuideService) -> str:
     else:
         lines.append(f'    ports: ["{guide.public_port}:8000"]')
     for colour in COLOURS:
-        lines += _colour_lines(guide, colour)
+        lines += _colour_lines(guide, colour, colour_port(colour, ports))
     return "\n".join(lines) + "\n"
 
 
-def _colour_lines(guide: GuideService, colour: str) -> list[str]:
-    port = COLOUR_PORTS[colour]
+def _colour_lines(guide: GuideService, colour: str, port: int) -> list[str]:
     image = guide.image.replace("${" + TAG_VARIABLE, "${" + tag_variable(colour))
     lines = [f"  {colour_service(colour)}:", f"    image: {json.dumps(image)}"]
     for key, value in guide.carried:
@@ -130,3 +138,53 @@ def _with_port(environment: Any, port: int) -> Any:
         return {**environment, "PORT": str(port)}
     kept = [entry for entry in environment if not str(entry).startswith("PORT=")]
     return [*kept, f"PORT={port}"]
+
+
+def layout_ports(text: str | None) -> ColourPorts | None:
+    """The (blue, green) ports a compose file written by `init` gives its colours: the
+    published 127.0.0.1 port on a bridge, else `PORT`; None when the file is not ours."""
+    if not text or MARKER not in text:
+        return None
+    found: dict[str, int] = {}
+    service = ""
+    for line in text.splitlines():
+        if line.startswith("  ") and not line.startswith("   ") and line.endswith(":"):
+            service = line.strip()[:-1]
+        colour = next((c for c in COLOURS if service == colour_service(c)), None)
+        key, _, value = line.strip().partition(": ")
+        if colour is None or key not in ("environment", "ports") or not line.startswith("    "):
+            continue
+        port = _port_in(key, value)
+        if port is not None and (key == "ports" or colour not in found):
+            found[colour] = port
+    if set(found) != set(COLOURS):
+        return None
+    return found[COLOURS[0]], found[COLOURS[1]]
+
+
+def _port_in(key: str, value: str) -> int | None:
+    """The port in a colour's `environment` (PORT) or `ports` (127.0.0.1:PORT:8000) value."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict | list):
+        return None
+    if key == "environment":
+        entries = parsed.items() if isinstance(parsed, dict) else (
+            str(entry).partition("=")[::2] for entry in parsed)  # fmt: skip
+        text = next((str(v) for k, v in entries if k == "PORT"), "")
+    else:
+        text = str(parsed[0]).split(":")[1] if parsed and str(parsed[0]).count(":") == 2 else ""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def ports_differ(prefix: str, path: str, found: ColourPorts, wanted: ColourPorts) -> str:
+    """Why a layout on other ports than `<ENV>_COLOUR_PORTS` is refused, and the ways out."""
+    laid, asked = "/".join(map(str, found)), "/".join(map(str, wanted))
+    return (
+        f"{path}/{LAYOUT_FILE} runs blue and green on {laid} (written by init), but "
+        f"{prefix}_COLOUR_PORTS asks for {asked}. Set {prefix}_COLOUR_PORTS={laid} to deploy "
+        f"this folder as it is laid out; to move it to {asked}, change the colours' ports in "
+        f"{LAYOUT_FILE} and {LIVE_FILE} by hand (the serving colour restarts)."
+    )

@@ -8,7 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 COLOURS = ("blue", "green")
-COLOUR_PORTS = {"blue": 8001, "green": 8002}  # on host networking; 8000 inside a bridge
+# Where blue and green listen on host networking (on a bridge: published on 127.0.0.1 there,
+# 8000 inside). `<ENV>_COLOUR_PORTS` chooses them; these are the defaults.
+ColourPorts = tuple[int, int]
+DEFAULT_COLOUR_PORTS: ColourPorts = (8001, 8002)
 PROXY_DIR = "proxy"
 CONF_DIR = f"{PROXY_DIR}/conf"  # mounted (the folder, not the files) at /etc/nginx/conf.d
 LOG_DIR = f"{PROXY_DIR}/logs"  # mounted at /var/log/shipyard
@@ -27,20 +30,26 @@ def other(colour: str) -> str:
     return COLOURS[1 - COLOURS.index(colour)]
 
 
-def upstream_address(colour: str, *, host_network: bool) -> str:
+def colour_port(colour: str, ports: ColourPorts) -> int:
+    """The port of `colour` in (blue, green)."""
+    return ports[COLOURS.index(colour)]
+
+
+def upstream_address(colour: str, *, host_network: bool, ports: ColourPorts) -> str:
     """Where the proxy reaches a colour: a loopback port, or the service name on a bridge."""
     if host_network:
-        return f"127.0.0.1:{COLOUR_PORTS[colour]}"
+        return f"127.0.0.1:{colour_port(colour, ports)}"
     return f"api-{colour}:8000"
 
 
-def live_upstream(colour: str, *, host_network: bool) -> str:
+def live_upstream(colour: str, *, host_network: bool, ports: ColourPorts) -> str:
     """The included file that says which colour serves; swapped whole, then `nginx -s reload`."""
     return (
         f"# Written by the deployer: {colour} serves. Swapped atomically at each switch.\n"
         f'map $host $shipyard_colour {{ default "{colour}"; }}\n'
         f"upstream shipyard_live {{\n"
-        f"    server {upstream_address(colour, host_network=host_network)} max_fails=0;\n"
+        f"    server {upstream_address(colour, host_network=host_network, ports=ports)} "
+        "max_fails=0;\n"
         f"}}\n"
     )
 
@@ -156,17 +165,20 @@ def watch_verdict(
 # -- canary: weights in the upstream, numbers per colour ---------------------------------------
 
 
-def weighted_upstream(stable: str, weights: dict[str, int], *, host_network: bool) -> str:
+def weighted_upstream(
+    stable: str, weights: dict[str, int], *, host_network: bool, ports: ColourPorts
+) -> str:
     """live.upstream that splits requests by nginx `weight=` (colours at weight 0 are left
     out). The log's colour comes from the address that answered; `default` is the stable
     colour, so `parse_live_colour` still reads which colour serves."""
     servers = "".join(
-        f"    server {upstream_address(colour, host_network=host_network)} "
+        f"    server {upstream_address(colour, host_network=host_network, ports=ports)} "
         f"weight={weight} max_fails=0;\n"
         for colour, weight in sorted(weights.items()) if weight > 0
     )  # fmt: skip
-    keys = "".join(f' "{upstream_address(colour, host_network=host_network)}" "{colour}";'
-                   for colour in COLOURS)  # fmt: skip
+    keys = "".join(
+        f' "{upstream_address(colour, host_network=host_network, ports=ports)}" "{colour}";'
+        for colour in COLOURS)  # fmt: skip
     return (
         f"# Written by the deployer: a canary; {stable} is stable. Weights in percent.\n"
         f'map $upstream_addr $shipyard_colour {{ default "{stable}";{keys} }}\n'
@@ -177,14 +189,16 @@ def weighted_upstream(stable: str, weights: dict[str, int], *, host_network: boo
 _WEIGHT = re.compile(r"server\s+(\S+)\s+weight=(\d+)")
 
 
-def parse_weights(text: str | None) -> dict[str, int]:
-    """Percent per colour in a live.upstream file (a single-colour file: 100 for it)."""
+def parse_weights(text: str | None, ports: ColourPorts) -> dict[str, int]:
+    """Percent per colour in a live.upstream file (a single-colour file: 100 for it); on host
+    networking a server is told by its port in `ports`."""
     text = text or ""
     found = {address: int(weight) for address, weight in _WEIGHT.findall(text)}
     if not found:
         live = parse_live_colour(text)
         return {colour: 100 if colour == live else 0 for colour in COLOURS} if live else {}
-    return {colour: next((w for a, w in found.items() if a.endswith(f":{COLOUR_PORTS[colour]}")
+    return {colour: next((w for a, w in found.items()
+                          if a.endswith(f":{colour_port(colour, ports)}")
                           or a.startswith(f"api-{colour}:")), 0)
             for colour in COLOURS}  # fmt: skip
 

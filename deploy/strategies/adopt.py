@@ -7,24 +7,27 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from deploy import commands as cmd
-from deploy.errors import HealthCheckFailed
+from deploy.errors import HealthCheckFailed, InitRefused
 from deploy.health import wait_healthy
 from deploy.layout import (
+    LAYOUT_FILE,
     SERVICE,
     GuideService,
     colour_service,
     compose_text,
     is_blue_green,
+    layout_ports,
+    ports_differ,
     tag_variable,
     understand,
 )
 from deploy.ledger import Kind, Outcome
 from deploy.proxy import (
-    COLOUR_PORTS,
     CONF_DIR,
     LIVE_FILE,
     LOG_DIR,
     SITE_FILE,
+    colour_port,
     live_upstream,
     site_config,
 )
@@ -50,6 +53,7 @@ class Adoption:
         found = await host.runner.run(cmd.compose_model(host.tool, host.path))
         model = json.loads(found.stdout)
         if is_blue_green(model):
+            await self.check_ports()
             await self.ensure_site()
             return self.changes or ["already blue-green; nothing changed"]
         guide = understand(model, host.path)  # refuses before anything changes
@@ -62,6 +66,13 @@ class Adoption:
         else:
             self.changes.append("nothing was running: the first deploy starts blue and the proxy")
         return self.changes
+
+    async def check_ports(self) -> None:
+        """init does not move a layout to other ports: it refuses, naming the fix."""
+        host, wanted = self.host, self.host.target.release.colour_ports
+        found = layout_ports(await host.runner.read_file(host.file(LAYOUT_FILE)))
+        if found is not None and found != wanted:
+            raise InitRefused(ports_differ(host.target.prefix, host.path, found, wanted))
 
     async def ensure_site(self) -> None:
         host = self.host
@@ -78,14 +89,15 @@ class Adoption:
     async def write_layout(self, guide: GuideService) -> None:
         host = self.host
         await host.runner.run(cmd.make_dirs(host.path, CONF_DIR, LOG_DIR, ASIDE))
-        live = live_upstream(FIRST, host_network=guide.host_network)
+        ports = host.target.release.colour_ports
+        live = live_upstream(FIRST, host_network=guide.host_network, ports=ports)
         await host.runner.write_file(host.file(LIVE_FILE), live)
         await host.runner.write_file(host.file(SITE_FILE), site_config(self.listen(live)))
         self.changes.append(f"wrote {SITE_FILE} and {LIVE_FILE} ({FIRST} serves)")
         for name in (*cmd.COMPOSE_FILES, *OVERRIDES):
             if await host.runner.rename(host.file(name), host.file(f"{ASIDE}/{name}")):
                 self.changes.append(f"moved {name} to {ASIDE}/{name}")
-        await host.runner.write_file(host.file("docker-compose.yml"), compose_text(guide))
+        await host.runner.write_file(host.file(LAYOUT_FILE), compose_text(guide, ports))
         self.changes.append("wrote docker-compose.yml (proxy, api-blue, api-green)")
         await host.set_env("PROXY_IMAGE", host.target.release.proxy_image)
         self.changes.append(f"set PROXY_IMAGE={host.target.release.proxy_image} in .env")
@@ -100,7 +112,8 @@ class Adoption:
         phases: dict[str, float] = {}
         mark = host.clock()
         await host.runner.run(cmd.compose_start(host.tool, host.path, colour_service(FIRST)))
-        async with host.runner.forward_port(COLOUR_PORTS[FIRST]) as port:
+        port_on_host = colour_port(FIRST, host.target.release.colour_ports)
+        async with host.runner.forward_port(port_on_host) as port:
             verdict = await wait_healthy(port, host.target.health,
                                          expect_commit=await host.revision(image))  # fmt: skip
         phases["healthy"] = host.clock() - mark
@@ -127,6 +140,6 @@ class Adoption:
         host = self.host
         await host.runner.run(
             cmd.compose_remove(host.tool, host.path, colour_service(FIRST)), check=False)
-        await host.runner.remove(host.file("docker-compose.yml"))
+        await host.runner.remove(host.file(LAYOUT_FILE))
         for name in (*cmd.COMPOSE_FILES, *OVERRIDES):
             await host.runner.rename(host.file(f"{ASIDE}/{name}"), host.file(name))

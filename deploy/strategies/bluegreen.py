@@ -10,15 +10,16 @@ import anyio
 from deploy import commands as cmd
 from deploy.errors import HealthCheckFailed, PreflightFailed, ProxyRejected
 from deploy.health import probe_port, wait_healthy
-from deploy.layout import colour_service, tag_variable
+from deploy.layout import LAYOUT_FILE, colour_service, layout_ports, ports_differ, tag_variable
 from deploy.ledger import Kind, Outcome, Release
 from deploy.proxy import (
     ACCESS_LOG,
-    COLOUR_PORTS,
     COLOURS,
     LIVE_FILE,
+    ColourPorts,
     ColourStats,
     WatchPolicy,
+    colour_port,
     colour_stats,
     live_upstream,
     other,
@@ -43,8 +44,25 @@ class BlueGreen:
         self.host = deployer
         self.policy = WatchPolicy()
         self._proxy_id: str | None = None
+        self._ports: ColourPorts | None = None
 
     # -- what is on the host ---------------------------------------------------------------
+
+    async def laid_out_ports(self) -> ColourPorts | None:
+        """The colours' ports in the app folder's compose file (None: not written by init)."""
+        return layout_ports(await self.host.runner.read_file(self.host.file(LAYOUT_FILE)))
+
+    async def colour_ports(self) -> ColourPorts:
+        """The colours' ports, as `<ENV>_COLOUR_PORTS` says and the layout agrees; a layout
+        `init` wrote with other ports is refused (its colours listen there), naming the fix."""
+        if self._ports is None:
+            wanted = self.host.target.release.colour_ports
+            found = await self.laid_out_ports()
+            if found is not None and found != wanted:
+                raise PreflightFailed(ports_differ(self.host.target.prefix, self.host.path,
+                                                   found, wanted))  # fmt: skip
+            self._ports = wanted
+        return self._ports
 
     async def live_file(self) -> str | None:
         return await self.host.runner.read_file(self.host.file(LIVE_FILE))
@@ -85,6 +103,9 @@ class BlueGreen:
             warnings = (f"both colours run; only {serving} serves. The other is the standby of "
                         "a deploy in its watch, or of an interrupted one (the next deploy "
                         "replaces it).",)  # fmt: skip
+        found, wanted = await self.laid_out_ports(), self.host.target.release.colour_ports
+        if found is not None and found != wanted:
+            warnings += (ports_differ(self.host.target.prefix, self.host.path, found, wanted),)
         return Layout(serving, tuple(colours), proxy.state if proxy else "absent", warnings)
 
     # -- a release ---------------------------------------------------------------------------
@@ -101,6 +122,7 @@ class BlueGreen:
                 f"{host.path} is not set up for blue-green (no {LIVE_FILE}): run "
                 f"`python -m deploy {host.target.environment} init` first."
             )
+        await self.colour_ports()  # refuses a layout on other ports before anything changes
         states = await self.states()
         live_running = getattr(states.get(colour_service(live)), "state", "") == "running"
         colour = other(live) if live_running else live
@@ -150,7 +172,8 @@ class BlueGreen:
         mark = host.clock()
         host.say(f"health-checking {colour} ({host.target.health.successes} passes needed)")
         commit = await host.revision(image)
-        async with host.runner.forward_port(COLOUR_PORTS[colour]) as port:
+        ports = await self.colour_ports()
+        async with host.runner.forward_port(colour_port(colour, ports)) as port:
             verdict = await wait_healthy(port, host.target.health, expect_commit=commit,
                                          progress=host.progress)  # fmt: skip
         phases["healthy"] = host.clock() - mark
@@ -197,7 +220,9 @@ class BlueGreen:
         path = host.file(LIVE_FILE)
         before = await self.live_file()
         host_network = "127.0.0.1:" in (before or "")
-        await host.runner.write_file(path, live_upstream(colour, host_network=host_network))
+        ports = await self.colour_ports()
+        await host.runner.write_file(path, live_upstream(colour, host_network=host_network,
+                                                         ports=ports))  # fmt: skip
         proxy = await self.proxy_container()
         done = await host.runner.run(cmd.proxy_switch(proxy), check=False)
         if done.exit_status == cmd.PROXY_REJECTED or not done.ok:
@@ -238,8 +263,8 @@ class BlueGreen:
         seconds = host.target.release.watch
         host.say(f"watching {colour} for {seconds:.0f}s")
         commit = await host.revision(image)
-        mark, results = host.clock(), []
-        async with host.runner.forward_port(COLOUR_PORTS[colour]) as port:
+        mark, results, ports = host.clock(), [], await self.colour_ports()
+        async with host.runner.forward_port(colour_port(colour, ports)) as port:
             while host.clock() - mark < seconds:
                 probe = await probe_port(port, host.target.health.path, commit)
                 results.append(probe.ok)

@@ -76,7 +76,8 @@ class Canary(BlueGreen):
         numbers = await self.numbers_since(state.log_offset)
         view = CanaryView(
             state.step + 1, len(steps), steps[state.step].describe(), paused,
-            parse_weights(await self.live_file()),
+            parse_weights(await self.live_file(),
+                          await self.laid_out_ports() or self.host.target.release.colour_ports),
             {colour: n.describe() for colour, n in sorted(numbers.items())},
         )  # fmt: skip
         return replace(base, canary=view, warnings=())
@@ -91,6 +92,7 @@ class Canary(BlueGreen):
                 f"A canary is in progress on {waiting.canary} (step {waiting.step + 1}): run "
                 f"`python -m deploy {host.target.environment} promote` or `... abort` first."
             )
+        await self.colour_ports()  # refuses a layout on other ports before anything changes
         live = await self.serving_colour()
         states = await self.states()
         live_running = live is not None and getattr(
@@ -101,7 +103,7 @@ class Canary(BlueGreen):
         if "127.0.0.1:" not in (await self.live_file() or ""):
             raise PreflightFailed(
                 "A canary is judged per colour from the address that answered, which needs the "
-                "host-network layout (colours on 127.0.0.1:8001/8002); use "
+                "host-network layout (colours on 127.0.0.1, `<ENV>_COLOUR_PORTS`); use "
                 f"{host.target.prefix}_STRATEGY=blue-green for a bridge-network app folder."
             )
         colour = other(live)
@@ -218,7 +220,8 @@ class Canary(BlueGreen):
         path = host.file(LIVE_FILE)
         before = await self.live_file()
         weights = {stable: 100 - weight, canary: weight}
-        await host.runner.write_file(path, weighted_upstream(stable, weights, host_network=True))
+        await host.runner.write_file(path, weighted_upstream(
+            stable, weights, host_network=True, ports=await self.colour_ports()))  # fmt: skip
         done = await host.runner.run(cmd.proxy_switch(await self.proxy_container()), check=False)
         if not done.ok:
             if before is not None:
@@ -245,6 +248,7 @@ class Canary(BlueGreen):
 
     async def promote(self) -> Release:
         state, record = await self.paused()
+        await self.colour_ports()
         steps = parse_steps(state.steps)
         self.host.say(f"promoting the canary past step {state.step + 1}")
         resumed = replace(record, outcome=Outcome.STARTED)
@@ -254,5 +258,6 @@ class Canary(BlueGreen):
 
     async def abort_by_hand(self) -> str:
         state, record = await self.paused()
+        await self.colour_ports()
         return await self.back_to_stable(record, state.stable, f"aborted by {self.host.who}",
                                          dict(record.phases))  # fmt: skip

@@ -46,6 +46,7 @@ class Traffic:
     thread: threading.Thread | None = None
     outcomes: list[tuple[float, bool]] = field(default_factory=list)
     retried: int = 0
+    base: str = PUBLIC  # the proxy's address (a second app folder's proxy listens elsewhere)
 
     def _get(self, client: httpx.Client) -> httpx.Response:
         """GET, retried once when the proxy closed (or reset) our idle keep-alive connection as we
@@ -59,7 +60,7 @@ class Traffic:
             return client.get(self.path)
 
     def _loop(self) -> None:
-        with httpx.Client(base_url=PUBLIC, timeout=5, trust_env=False) as client:
+        with httpx.Client(base_url=self.base, timeout=5, trust_env=False) as client:
             while not self.stop.is_set():
                 try:
                     response = self._get(client)
@@ -93,9 +94,9 @@ class Traffic:
         return {status: n for status, n in self.statuses.items() if status != "200"}
 
 
-def public_version() -> str | None:
+def public_version(base: str = PUBLIC) -> str | None:
     try:
-        response = httpx.get(f"{PUBLIC}/version", timeout=2, trust_env=False)
+        response = httpx.get(f"{base}/version", timeout=2, trust_env=False)
     except httpx.HTTPError:
         return None
     return str(response.json().get("version")) if response.status_code == 200 else None

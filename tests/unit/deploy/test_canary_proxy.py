@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deploy.proxy import (
+    DEFAULT_COLOUR_PORTS,
     ColourNumbers,
     colour_numbers,
     live_upstream,
@@ -16,9 +17,11 @@ from deploy.proxy import (
     weighted_upstream,
 )
 
+PORTS = DEFAULT_COLOUR_PORTS
+
 
 def test_weighted_upstream_is_exact() -> None:
-    assert weighted_upstream("blue", {"blue": 90, "green": 10}, host_network=True) == (
+    assert weighted_upstream("blue", {"blue": 90, "green": 10}, host_network=True, ports=PORTS) == (
         "# Written by the deployer: a canary; blue is stable. Weights in percent.\n"
         'map $upstream_addr $shipyard_colour { default "blue"; "127.0.0.1:8001" "blue";'
         ' "127.0.0.1:8002" "green"; }\n'
@@ -30,7 +33,7 @@ def test_weighted_upstream_is_exact() -> None:
 
 
 def test_a_colour_at_weight_zero_is_left_out() -> None:
-    text = weighted_upstream("green", {"blue": 0, "green": 100}, host_network=True)
+    text = weighted_upstream("green", {"blue": 0, "green": 100}, host_network=True, ports=PORTS)
     assert "8001 weight" not in text
     assert "server 127.0.0.1:8002 weight=100 max_fails=0;" in text
 
@@ -38,24 +41,25 @@ def test_a_colour_at_weight_zero_is_left_out() -> None:
 @pytest.mark.parametrize(
     ("text", "weights"),
     [
-        (weighted_upstream("blue", {"blue": 50, "green": 50}, host_network=True),
+        (weighted_upstream("blue", {"blue": 50, "green": 50}, host_network=True, ports=PORTS),
          {"blue": 50, "green": 50}),
-        (weighted_upstream("green", {"green": 90, "blue": 10}, host_network=False),
+        (weighted_upstream("green", {"green": 90, "blue": 10}, host_network=False, ports=PORTS),
          {"blue": 10, "green": 90}),
-        (live_upstream("green", host_network=True), {"blue": 0, "green": 100}),
+        (live_upstream("green", host_network=True, ports=PORTS), {"blue": 0, "green": 100}),
         ("", {}),
     ],
 )
 def test_weights_read_back(text: str, weights: dict[str, int]) -> None:
-    assert parse_weights(text) == weights
+    assert parse_weights(text, PORTS) == weights
 
 
 @given(st.sampled_from(["blue", "green"]), st.integers(1, 99))
 def test_the_stable_colour_is_still_the_serving_one(stable: str, weight: int) -> None:
     canary = "green" if stable == "blue" else "blue"
-    text = weighted_upstream(stable, {stable: 100 - weight, canary: weight}, host_network=True)
+    weights = {stable: 100 - weight, canary: weight}
+    text = weighted_upstream(stable, weights, host_network=True, ports=PORTS)
     assert parse_live_colour(text) == stable
-    assert parse_weights(text) == {stable: 100 - weight, canary: weight}
+    assert parse_weights(text, PORTS) == {stable: 100 - weight, canary: weight}
 
 
 @pytest.mark.parametrize(

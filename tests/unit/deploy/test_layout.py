@@ -13,6 +13,7 @@ import pytest
 
 from deploy.errors import InitRefused
 from deploy.layout import compose_text, is_blue_green, understand
+from deploy.proxy import DEFAULT_COLOUR_PORTS
 
 APP = "/srv/app"
 GUIDE: dict[str, Any] = {  # `docker compose config --no-interpolate --format json`, trimmed
@@ -31,6 +32,8 @@ GUIDE: dict[str, Any] = {  # `docker compose config --no-interpolate --format js
     },
 }
 
+PORTS = DEFAULT_COLOUR_PORTS
+
 
 def guide(**changes: Any) -> dict[str, Any]:
     model = copy.deepcopy(GUIDE)
@@ -39,7 +42,7 @@ def guide(**changes: Any) -> dict[str, Any]:
 
 
 def test_bridge_layout_is_exact() -> None:
-    text = compose_text(understand(GUIDE, APP))
+    text = compose_text(understand(GUIDE, APP), PORTS)
     assert text.splitlines()[4:] == [
         "  proxy:",
         '    image: "${PROXY_IMAGE:-nginx:1.28.0}"',
@@ -66,7 +69,7 @@ def test_bridge_layout_is_exact() -> None:
 
 
 def test_host_network_layout_gives_each_colour_its_port() -> None:
-    text = compose_text(understand(guide(network_mode="host", ports=[]), APP))
+    text = compose_text(understand(guide(network_mode="host", ports=[]), APP), PORTS)
     assert text.count('network_mode: "host"') == 3
     assert '"PORT=8001"' in text
     assert '"PORT=8002"' in text
@@ -101,7 +104,7 @@ def test_a_blue_green_file_is_recognised() -> None:
 @pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
 @pytest.mark.parametrize("model", [GUIDE, guide(network_mode="host", ports=[])])
 def test_docker_compose_reads_the_layout_back(model: dict[str, Any], tmp_path: Path) -> None:
-    (tmp_path / "docker-compose.yml").write_text(compose_text(understand(model, APP)))
+    (tmp_path / "docker-compose.yml").write_text(compose_text(understand(model, APP), PORTS))
     done = subprocess.run(
         ["docker", "compose", "config", "--no-interpolate", "--format", "json"],
         cwd=tmp_path, capture_output=True, text=True, check=False,
@@ -131,7 +134,7 @@ def compose_json(folder: Path) -> dict[str, Any]:
 
 
 def test_hardening_keys_are_carried_to_both_colours() -> None:
-    text = compose_text(understand(guide(**HARDENING), APP))
+    text = compose_text(understand(guide(**HARDENING), APP), PORTS)
     for colour in ("blue", "green"):
         block = text.split(f"  api-{colour}:\n", 1)[1].split("\n  api-", 1)[0]
         for key, value in HARDENING.items():
@@ -145,7 +148,7 @@ def test_the_shipped_compose_file_is_hardened_and_init_understands_it(tmp_path: 
     api = compose_json(tmp_path)["services"]["api"]
     assert {key: api.get(key) for key in HARDENING} == HARDENING
     (tmp_path / "docker-compose.yml").write_text(
-        compose_text(understand(compose_json(tmp_path), str(tmp_path))))
+        compose_text(understand(compose_json(tmp_path), str(tmp_path)), PORTS))
     colours = compose_json(tmp_path)["services"]
     for colour in ("api-blue", "api-green"):
         assert {key: colours[colour].get(key) for key in HARDENING} == HARDENING

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deploy.proxy import (
+    DEFAULT_COLOUR_PORTS,
     ColourStats,
     WatchPolicy,
     colour_stats,
@@ -20,7 +21,7 @@ from deploy.proxy import (
 
 
 def test_live_upstream_on_host_networking_is_exact() -> None:
-    assert live_upstream("green", host_network=True) == (
+    assert live_upstream("green", host_network=True, ports=DEFAULT_COLOUR_PORTS) == (
         "# Written by the deployer: green serves. Swapped atomically at each switch.\n"
         'map $host $shipyard_colour { default "green"; }\n'
         "upstream shipyard_live {\n"
@@ -35,7 +36,7 @@ def test_live_upstream_on_host_networking_is_exact() -> None:
      ("blue", False, "api-blue:8000"), ("green", False, "api-green:8000")],
 )
 def test_where_the_proxy_reaches_each_colour(colour: str, host_network: bool, server: str) -> None:
-    text = live_upstream(colour, host_network=host_network)
+    text = live_upstream(colour, host_network=host_network, ports=DEFAULT_COLOUR_PORTS)
     assert f"server {server} " in text
     assert parse_live_colour(text) == colour
 
