@@ -3,46 +3,20 @@ and colour ports, deployed independently; a layout on other ports than the setti
 
 from __future__ import annotations
 
-import pwd
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from deploy.__main__ import main
 from tests.integration.bluegreen_helpers import Traffic, bg_environ, outcomes, public_version
-from tests.rig.apppath import AppPath, compose_down, make_app_path
-from tests.rig.fixtures import REPO_ROOT, rig_part
-from tests.rig.proc import STATE_DIR, file_lock
+from tests.rig.apppath import AppPath
 from tests.rig.proxy import LabImages
-from tests.rig.registry import Registry
 from tests.rig.sshd import SshHost
 
 pytestmark = pytest.mark.rig
 
-# The second folder's ports: clear of the app's 8000-8002 (app_path's lock) and of the fleet
-# tests' 8101-8110; guarded across test sessions by their own lock.
+# The second folder's ports (the `second_app` fixture, tests/integration/conftest.py, holds
+# their lock): clear of the app's 8000-8002 and of the fleet tests' 8101-8110.
 SECOND_LISTEN, SECOND_COLOURS = 8120, "8121/8122"
 SECOND = f"http://127.0.0.1:{SECOND_LISTEN}"
-
-
-@pytest.fixture
-def second_app(
-    request: pytest.FixtureRequest, rig_dir: Path, registry: Registry, ssh_host: SshHost
-) -> Iterator[AppPath]:
-    """Another app folder on the same host, for ports 8120-8129."""
-    account = pwd.getpwnam(ssh_host.user)
-    parent = rig_dir / "apps"
-    parent.mkdir(mode=0o755, exist_ok=True)
-    with file_lock(STATE_DIR / "app-ports-8120-8129.lock"):
-        app = rig_part("the second app path", lambda: make_app_path(
-            parent, f"{request.node.name}-second", REPO_ROOT / "docker-compose.yml",
-            registry=registry.address, owner=(account.pw_uid, account.pw_gid),
-        ))  # fmt: skip
-        try:
-            yield app
-        finally:
-            compose_down(app)
 
 
 def test_two_app_folders_on_one_host_deploy_independently(

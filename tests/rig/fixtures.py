@@ -125,3 +125,22 @@ def app_path(
             yield app
         finally:
             compose_down(app)
+
+
+@pytest.fixture
+def second_app(
+    request: pytest.FixtureRequest, rig_dir: Path, registry: Registry, ssh_host: SshHost
+) -> Iterator[AppPath]:
+    """Another app folder on the same host, for ports 8120-8129."""
+    account = pwd.getpwnam(ssh_host.user)
+    parent = rig_dir / "apps"
+    parent.mkdir(mode=0o755, exist_ok=True)
+    with file_lock(STATE_DIR / "app-ports-8120-8129.lock"):
+        app = rig_part("the second app path", lambda: make_app_path(
+            parent, f"{request.node.name}-second", REPO_ROOT / "docker-compose.yml",
+            registry=registry.address, owner=(account.pw_uid, account.pw_gid),
+        ))  # fmt: skip
+        try:
+            yield app
+        finally:
+            compose_down(app)
