@@ -7,6 +7,7 @@ import pwd
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -106,25 +107,35 @@ def ssh_host(rig_dir: Path, dockerd: Dockerd) -> Iterator[SshHost]:
         stop(server)
 
 
-@pytest.fixture
-def app_path(
-    request: pytest.FixtureRequest, rig_dir: Path, registry: Registry, ssh_host: SshHost
+@contextmanager
+def locked_app_path(
+    name: str, lock: str, rig_dir: Path, registry: Registry, ssh_host: SshHost
 ) -> Iterator[AppPath]:
-    """A fresh app folder for this test; its compose project is taken down afterwards."""
+    """A fresh app folder, made and used while `lock` (its ports, across test sessions too) is
+    held; its compose project is taken down afterwards."""
     account = pwd.getpwnam(ssh_host.user)
     parent = rig_dir / "apps"
     parent.mkdir(mode=0o755, exist_ok=True)
-    # The app listens on the host's 127.0.0.1:8000: one app path at a time on this machine,
-    # across test sessions too.
-    with file_lock(STATE_DIR / "app-port-8000.lock"):
-        app = rig_part("the app path", lambda: make_app_path(
-            parent, request.node.name, REPO_ROOT / "docker-compose.yml",
+    with file_lock(STATE_DIR / lock):
+        app = rig_part(f"the app path {name}", lambda: make_app_path(
+            parent, name, REPO_ROOT / "docker-compose.yml",
             registry=registry.address, owner=(account.pw_uid, account.pw_gid),
-        ))
+        ))  # fmt: skip
         try:
             yield app
         finally:
             compose_down(app)
+
+
+@pytest.fixture
+def app_path(
+    request: pytest.FixtureRequest, rig_dir: Path, registry: Registry, ssh_host: SshHost
+) -> Iterator[AppPath]:
+    """A fresh app folder for this test; the app listens on the host's 127.0.0.1:8000, so one
+    such folder at a time on this machine."""
+    with locked_app_path(request.node.name, "app-port-8000.lock", rig_dir, registry,
+                         ssh_host) as app:  # fmt: skip
+        yield app
 
 
 @pytest.fixture
@@ -132,15 +143,6 @@ def second_app(
     request: pytest.FixtureRequest, rig_dir: Path, registry: Registry, ssh_host: SshHost
 ) -> Iterator[AppPath]:
     """Another app folder on the same host, for ports 8120-8129."""
-    account = pwd.getpwnam(ssh_host.user)
-    parent = rig_dir / "apps"
-    parent.mkdir(mode=0o755, exist_ok=True)
-    with file_lock(STATE_DIR / "app-ports-8120-8129.lock"):
-        app = rig_part("the second app path", lambda: make_app_path(
-            parent, f"{request.node.name}-second", REPO_ROOT / "docker-compose.yml",
-            registry=registry.address, owner=(account.pw_uid, account.pw_gid),
-        ))  # fmt: skip
-        try:
-            yield app
-        finally:
-            compose_down(app)
+    with locked_app_path(f"{request.node.name}-second", "app-ports-8120-8129.lock", rig_dir,
+                         registry, ssh_host) as app:  # fmt: skip
+        yield app
