@@ -116,6 +116,30 @@ def test_a_healthy_host_passes_and_nothing_changes(
     assert "nothing failed" in capsys.readouterr().out
 
 
+def test_every_host_of_hosts_is_checked_in_order(
+    ssh_host: SshHost, deployed: AppPath, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With STAGING_HOSTS each host gets its own report: a closed SSH port fails only its own
+    host's checks (the others are skipped there), the working host still passes all."""
+    environ = target_environ(ssh_host, deployed)
+    del environ["STAGING_HOST"], environ["STAGING_SSH_PORT"]
+    closed = closed_port()
+    environ["STAGING_HOSTS"] = f"127.0.0.1:{ssh_host.port}, 127.0.0.1:{closed}"
+    assert main(["staging", "doctor", "--json"], environ) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert [(host["port"], host["ok"]) for host in document["hosts"]] == [
+        (ssh_host.port, True), (closed, False)]
+    working, broken = ({c["check"]: c["level"] for c in host["checks"]}
+                       for host in document["hosts"])  # fmt: skip
+    assert set(working.values()) == {"PASS"}
+    assert broken.pop("ssh") == "FAIL"
+    assert set(broken.values()) == {"SKIP"}
+    assert main(["staging", "doctor"], environ) == 1
+    printed = capsys.readouterr().out
+    assert f"staging: 127.0.0.1:{ssh_host.port}" in printed
+    assert f"staging: 127.0.0.1:{closed}" in printed
+
+
 # Past a failed connection every other check is SKIP, so the SSH tests need no deployed app
 # (nor the app port's lock): their app path is never reached.
 UNREACHED_APP = AppPath(Path("/srv/never-reached"), "never-reached", {})
