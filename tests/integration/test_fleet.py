@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -213,27 +214,34 @@ def test_a_host_never_healthy_rolls_every_switched_host_back(
         ("deploy", "v2", "failed"), ("auto_rollback", "v1", "healthy")]
 
 
+def container_events_argv(project: str, since: float) -> list[str]:
+    """`docker events` streaming the actions on project's containers from `since` on."""
+    return ["docker", "events", "--since", f"{since:.3f}", "--format", "{{.Action}}",
+            "--filter", "type=container", "--filter", f"label=com.docker.compose.project={project}"]
+
+
 @contextmanager
-def drop_when_switching(proxy: CuttableProxy, app: AppPath, tag: str) -> Iterator[list[float]]:
-    """Drop the proxy's connections once app's .env names tag (the switch begins there)."""
-    dropped: list[float] = []
-    done = threading.Event()
+def drop_when_switching(proxy: CuttableProxy, app: AppPath) -> Iterator[list[str]]:
+    """Drop the proxy's connections at the first event on app's containers (the recreate has
+    begun on the host: `compose up` is stopping the old one): yields the events that fired."""
+    seen: list[str] = []
+    argv = container_events_argv(app.project, time.time())
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as events:
+        assert events.stdout is not None
+        stream = events.stdout
 
-    def watch() -> None:
-        while not done.is_set():
-            if f"IMAGE_TAG={tag}\n" in app.env_file.read_text():
+        def watch() -> None:
+            if line := stream.readline():
                 proxy.drop()
-                dropped.append(time.monotonic())
-                return
-            time.sleep(0.005)
+                seen.append(line.strip())
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield dropped
-    finally:
-        done.set()
-        thread.join(5)
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        try:
+            yield seen
+        finally:
+            events.terminate()
+            thread.join(5)
 
 
 @pytest.mark.rig
@@ -246,7 +254,7 @@ def test_a_connection_cut_mid_switch_puts_every_host_back(
     with cuttable_proxy(host.port) as proxy:
         members = [*fleet[:2], (via_port(host, proxy.port), app)]
         deploy_v1(members, capsys)
-        with drop_when_switching(proxy, app, "v2") as dropped:
+        with drop_when_switching(proxy, app) as dropped:
             code, document = up(members, "v2", capsys)
         assert dropped, f"the deploy ended before the cut: {document}"
     assert code == 1
