@@ -17,11 +17,12 @@ from typing import Any
 import anyio
 from rich.console import Console
 
-from deploy.config import Target, check_tag, load_target
+from deploy.config import Fleet, Target, check_tag, load_fleet
 from deploy.deployer import Deployer, Status, now_iso
 from deploy.diagnose import doctor
 from deploy.errors import ConfigError, DeployError, InvalidInput
 from deploy.evidence import Override, check_evidence, override_record
+from deploy.fleet_commands import execute_fleet
 from deploy.ledger import Entry, Outcome, newest
 from deploy.remote import connect
 from deploy.strategies import CanaryView
@@ -154,6 +155,19 @@ async def execute(
     return EXIT_OK
 
 
+async def execute_any(
+    args: argparse.Namespace, fleet: Fleet, who: str, out: Console, err: Console,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    """Several hosts (`<ENV>_HOSTS`) are reported per host; one host (`<ENV>_HOST`) as ever."""
+    if fleet.several and args.command not in ("promote", "abort"):
+        for tag in (getattr(args, "tag", None), getattr(args, "to", None)):
+            if tag is not None:
+                check_tag(tag)  # refused before any SSH connection
+        return await execute_fleet(args, fleet, who, out, err, environ)
+    return await execute(args, fleet.targets[0], who, out, err, environ)
+
+
 async def execute_json(
     args: argparse.Namespace, deployer: Deployer, target: Target, out: Console
 ) -> int:
@@ -234,16 +248,17 @@ def main(
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     environ = os.environ if environ is None else environ
     try:
-        target = load_target(args.environment, environ)
+        fleet = load_fleet(args.environment, environ)
     except (ConfigError, InvalidInput) as error:
         err.print(f"error: {error}")
         json_failure(args, args.environment, error, out)
         return EXIT_USAGE
+    target = fleet.targets[0]
     if args.command == "doctor":
-        return doctor(target, args.json, out)
+        return doctor(fleet, args.json, out)
     try:
-        return anyio.run(partial(execute, environ=environ), args, target, who_deploys(environ),
-                         out, err)  # fmt: skip
+        return anyio.run(partial(execute_any, environ=environ), args, fleet,
+                         who_deploys(environ), out, err)  # fmt: skip
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INTERRUPTED

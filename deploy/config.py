@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from deploy.canary_policy import DEFAULT_STEPS, Step, Thresholds, parse_steps
 from deploy.errors import ConfigError, InvalidInput
@@ -106,6 +106,34 @@ class Target:
     service: str = "api"  # the compose service that runs the app
     canary: CanarySettings = CanarySettings()
     evidence: EvidencePolicy = EvidencePolicy()
+    name: str = ""  # how outputs name this host; host:port unless set
+
+    @property
+    def prefix(self) -> str:
+        return self.environment.upper()
+
+    @property
+    def address(self) -> str:
+        """`host:port` (`[::1]:22` for IPv6)."""
+        bare = self.host.strip("[]")
+        return f"[{bare}]:{self.port}" if ":" in bare else f"{self.host}:{self.port}"
+
+    @property
+    def label(self) -> str:
+        """How every output names this host: `host:port`, with the app path when two
+        entries of `<ENV>_HOSTS` share a host."""
+        return self.name or self.address
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """An environment's hosts (`<ENV>_HOSTS`, or the one `<ENV>_HOST`) and how many switch
+    at once."""
+
+    environment: str
+    targets: tuple[Target, ...]
+    parallel: int = 1
+    several: bool = False  # set with <ENV>_HOSTS: commands report per host
 
     @property
     def prefix(self) -> str:
@@ -113,12 +141,109 @@ class Target:
 
 
 def load_target(environment: str, environ: Mapping[str, str]) -> Target:
-    """Read `<ENV>_HOST`, `_USERNAME`, `_SSH_KEY`, `_SSH_PORT`, `_APP_PATH`, `_KNOWN_HOSTS`..."""
+    """The one host of an environment (`<ENV>_HOST`, or `<ENV>_HOSTS` naming one host)."""
+    fleet = load_fleet(environment, environ)
+    if len(fleet.targets) != 1:
+        raise ConfigError(fleet.prefix + "_HOSTS", (
+            f"names {len(fleet.targets)} hosts; this command works on one host at a time "
+            "(`python -m deploy` works on them all)."))  # fmt: skip
+    return fleet.targets[0]
+
+
+def load_fleet(environment: str, environ: Mapping[str, str]) -> Fleet:
+    """Read `<ENV>_HOSTS` (or `<ENV>_HOST`), `_PARALLEL` and each host's Target."""
     if not ENVIRONMENT_PATTERN.fullmatch(environment):
         raise InvalidInput(
             f"Environment {environment!r} is not a valid name: use lower-case letters, digits "
             "and '_', e.g. staging or production."
         )
+    read = _Reader(environment.upper(), environ)
+    hosts = read.optional("HOSTS")
+    if hosts is None:
+        return Fleet(environment, (single_target(environment, environ),))
+    if read.optional("HOST") is not None:
+        raise ConfigError(read.name("HOST"), (
+            f"is set together with {read.name('HOSTS')}: set {read.name('HOST')} for one host "
+            f"or {read.name('HOSTS')} for several, not both."))  # fmt: skip
+    targets = named(tuple(host_target(environment, environ, overlay, read.name("HOSTS"))
+                          for overlay in host_overlays(read, hosts)))  # fmt: skip
+    fleet = Fleet(environment, targets, several=True, parallel=read.integer(
+        "PARALLEL", default=len(targets), low=1, high=1000))  # fmt: skip
+    if fleet.targets[0].release.strategy == "canary" and len(targets) > 1:
+        raise ConfigError(read.name("STRATEGY"), (
+            f"canary runs on one host; {read.name('HOSTS')} names {len(targets)}. Use "
+            "blue-green (each host switches its own proxy) or one host."))  # fmt: skip
+    return fleet
+
+
+def named(targets: tuple[Target, ...]) -> tuple[Target, ...]:
+    """Targets that share `host:port` are told apart by their app path in every output."""
+    addresses = [target.address for target in targets]
+    return tuple(
+        replace(target, name=f"{target.address}{target.app_path}")
+        if addresses.count(target.address) > 1 else target
+        for target in targets
+    )  # fmt: skip
+
+
+HOST_SETTINGS = ("APP_PATH", "HEALTH_PORT", "PROXY_LISTEN", "USERNAME")
+
+
+def host_overlays(read: _Reader, text: str) -> list[dict[str, str]]:
+    """`<ENV>_HOSTS` entries → per host, the variables it sets: `HOST`, `SSH_PORT` and its
+    overrides. An entry is `host[:port]` and optional `KEY=VALUE` words."""
+    variable, overlays, seen = read.name("HOSTS"), [], set()
+    for entry in (part.strip() for part in text.split(",")):
+        words = entry.split()
+        if not words:
+            raise ConfigError(variable, f"{text!r} has an empty entry: write host[:port] "
+                                        "entries separated by commas.")  # fmt: skip
+        host, port = split_address(words[0], variable, read.optional("SSH_PORT") or "22")
+        overlay = {read.name("HOST"): host, read.name("SSH_PORT"): port}
+        for word in words[1:]:
+            key, equals, value = word.partition("=")
+            if not equals or key not in HOST_SETTINGS or not value:
+                raise ConfigError(variable, (
+                    f"{word!r} in the entry {words[0]!r} is not a per-host setting: write "
+                    f"KEY=VALUE with KEY one of {', '.join(HOST_SETTINGS)}."))  # fmt: skip
+            overlay[read.name(key)] = value
+        identity = (host.strip("[]"), port, overlay.get(read.name("APP_PATH")))
+        if identity in seen:
+            raise ConfigError(variable, f"{words[0]!r} is named twice with the same app path.")
+        seen.add(identity)
+        overlays.append(overlay)
+    return overlays
+
+
+def host_target(
+    environment: str, environ: Mapping[str, str], overlay: dict[str, str], variable: str
+) -> Target:
+    """One host's Target; an error in its per-host settings names the `<ENV>_HOSTS` entry."""
+    try:
+        return single_target(environment, {**environ, **overlay})
+    except (ConfigError, InvalidInput) as error:
+        overridden = [name for name in list(overlay)[2:] if name in str(error)]
+        if not overridden:
+            raise
+        address = f"{overlay[variable[:-1]]}:{overlay[variable[:-5] + 'SSH_PORT']}"
+        raise ConfigError(variable, f"in the entry for {address}: {error}") from None
+
+
+def split_address(text: str, variable: str, default_port: str) -> tuple[str, str]:
+    """`host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address → (host, port)."""
+    host, port = text, default_port
+    if text.startswith("[") and "]:" in text:
+        host, port = text.rsplit(":", 1)
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    check_host(host, variable=variable)
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise ConfigError(variable, f"{text!r} has no valid port: write host:PORT, PORT 1-65535.")
+    return host, port
+
+
+def single_target(environment: str, environ: Mapping[str, str]) -> Target:
+    """Read `<ENV>_HOST`, `_USERNAME`, `_SSH_KEY`, `_SSH_PORT`, `_APP_PATH`, `_KNOWN_HOSTS`..."""
     read = _Reader(environment.upper(), environ)
     return Target(
         environment=environment,

@@ -90,6 +90,8 @@ class Deployer:
         self.clock = clock
         self.path = target.app_path
         self.warned: set[str] = set()
+        self.pulled: dict[str, str | None] = {}  # image → digest, pulled before the switch
+        self.images: dict[tuple[str, str, str], str] = {}  # (tag, variable, service) → image
         self.tool: tuple[str, ...] = cmd.COMPOSE_V2
         self.strategy: Strategy = strategy_for(self)
         self.host_lock = HostLock(
@@ -161,12 +163,7 @@ class Deployer:
         await self.prepare()
         lock = await self.host_lock.read()
         image = await self.running_image()
-        healthy, detail = None, "not probed"
-        if probe and image:
-            quick = replace(self.target.health, successes=1, timeout=3.0)
-            async with self.runner.forward_port(quick.port) as port:
-                verdict = await wait_healthy(port, quick)
-            healthy, detail = verdict.healthy, verdict.last.detail
+        healthy, detail = await self.quick_health() if probe and image else (None, "not probed")
         history = await self.history()
         running = tag_of(image) if image else None
         interrupted = left_interrupted(history, lock, running, self.clock(), now_iso())
@@ -184,6 +181,13 @@ class Deployer:
             layout=await self.strategy.layout(),
             unsettled=tuple(interrupted),
         )
+
+    async def quick_health(self) -> tuple[bool, str]:
+        """One probe of the health port (3 s at most): healthy or not, and what it saw."""
+        quick = replace(self.target.health, successes=1, timeout=3.0)
+        async with self.runner.forward_port(quick.port) as port:
+            verdict = await wait_healthy(port, quick)
+        return verdict.healthy, verdict.last.detail
 
     async def logs(self, lines: int, follow: bool, on_line: Callable[[str], None]) -> int:
         """Stream the running release's log (`--follow` until cancelled); its exit status."""
@@ -322,14 +326,18 @@ class Deployer:
     ) -> str:
         """The image `service` (default: the target's) would run with `variable`=`tag`."""
         service = service or self.target.service
-        config = await self.runner.run(cmd.compose_config_json(self.tool, self.path, tag, variable))
-        try:
-            return cmd.parse_service_image(config.stdout, service)
-        except ValueError as error:
-            raise PreflightFailed(
-                f"{self.path}: {error}. Set {self.target.prefix}_SERVICE to the service that "
-                "runs the app."
-            ) from error
+        key = (tag, variable, service)  # one command's answers (a fleet asks twice)
+        if key not in self.images:
+            config = await self.runner.run(
+                cmd.compose_config_json(self.tool, self.path, tag, variable))
+            try:
+                self.images[key] = cmd.parse_service_image(config.stdout, service)
+            except ValueError as error:
+                raise PreflightFailed(
+                    f"{self.path}: {error}. Set {self.target.prefix}_SERVICE to the service "
+                    "that runs the app."
+                ) from error
+        return self.images[key]
 
     async def digest(self, image: str) -> str | None:
         found = await self.runner.run(cmd.image_repo_digests(image), check=False)

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from deploy.commands import Command
-from deploy.config import Target
+from deploy.config import Fleet, Target
 from deploy.doctor import (
     CHECKS,
     HEALTH,
@@ -52,7 +52,8 @@ async def diagnose(target: Target, *, clock: Callable[[], float] = time.time) ->
         cause = type(error.__cause__).__name__ if error.__cause__ else "ConnectionLost"
         ssh = finding(*SSH, ssh_verdict(cause, str(error), facts))
         found = [skipped(name, title, SSH[0]) for name, title in all_titles()[1:]]
-    return HostReport(target.host, target.port, ordered([ssh, *found]))
+    return HostReport(target.host, target.port, ordered([ssh, *found]), target.app_path,
+                      target.label)  # fmt: skip
 
 
 def all_titles() -> list[tuple[str, str]]:
@@ -98,7 +99,8 @@ async def check_health(runner: Runner, target: Target, facts: Facts) -> Finding:
 
 def show_table(environment: str, reports: list[HostReport], out: Console) -> None:
     for report in reports:
-        table = Table(title=f"{environment}: {report.host}:{report.port}", title_justify="left")
+        where = report.label or f"{report.host}:{report.port}"
+        table = Table(title=f"{environment}: {where}", title_justify="left")
         for column in ("check", "result", "what was seen", "fix"):
             table.add_column(column, overflow="fold")
         for found in report.findings:
@@ -113,11 +115,24 @@ def show_table(environment: str, reports: list[HostReport], out: Console) -> Non
     )
 
 
-def doctor(target: Target, as_json: bool, out: Console) -> int:
-    """`python -m deploy ENV doctor [--json]`: 0 when nothing FAILs, else 1."""
-    reports = [anyio.run(diagnose, target)]
+async def diagnose_all(fleet: Fleet) -> list[HostReport]:
+    """Every host's checks at once, reported in the order the hosts are named."""
+    reports: list[HostReport | None] = [None] * len(fleet.targets)
+
+    async def one(index: int, target: Target) -> None:
+        reports[index] = await diagnose(target)
+
+    async with anyio.create_task_group() as group:
+        for index, target in enumerate(fleet.targets):
+            group.start_soon(one, index, target)
+    return [report for report in reports if report is not None]
+
+
+def doctor(fleet: Fleet, as_json: bool, out: Console) -> int:
+    """`python -m deploy ENV doctor [--json]`, per host: 0 when nothing FAILs, else 1."""
+    reports = anyio.run(diagnose_all, fleet)
     if as_json:
-        out.print_json(json.dumps(report_json(target.environment, reports)))
+        out.print_json(json.dumps(report_json(fleet.environment, reports)))
     else:
-        show_table(target.environment, reports, out)
+        show_table(fleet.environment, reports, out)
     return exit_code(reports)

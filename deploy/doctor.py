@@ -69,6 +69,8 @@ class HostReport:
     host: str
     port: int
     findings: tuple[Finding, ...] = field(default=())
+    app_path: str = ""
+    label: str = ""  # how outputs name the host (host:port, with the app path if shared)
 
     @property
     def ok(self) -> bool:
@@ -227,6 +229,7 @@ def report_json(environment: str, reports: list[HostReport]) -> dict[str, Any]:
             {
                 "host": report.host,
                 "port": report.port,
+                "app_path": report.app_path,
                 "ok": report.ok,
                 "checks": [
                     {"check": f.check, "title": f.title, "level": f.level.value,

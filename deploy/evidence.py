@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+import anyio
+
 from deploy import commands as cmd
-from deploy.config import EvidencePolicy, Target, load_target
-from deploy.errors import EvidenceMissing, InvalidInput
-from deploy.ledger import Kind, Outcome, Release, append_record, parse_ledger
+from deploy.config import EvidencePolicy, Fleet, Target, load_fleet
+from deploy.errors import DeployError, EvidenceMissing, InvalidInput
+from deploy.ledger import Kind, Outcome, Release, line_to_append, parse_ledger
 from deploy.remote import connect
 
 
@@ -46,12 +48,48 @@ class Override:
             raise InvalidInput("--force needs --reason TEXT saying why the evidence is skipped.")
 
 
-async def source_history(policy: EvidencePolicy, environ: Mapping[str, str]) -> list[Release]:
-    """The source environment's ledger, read over SSH with its own `<SOURCE>_*` settings."""
-    source = load_target(policy.source or "", environ)
-    async with connect(source) as runner:
-        text = await runner.read_file(f"{source.app_path}/{cmd.LEDGER_FILE}")
-    return parse_ledger(text or "")
+async def source_histories(
+    policy: EvidencePolicy, environ: Mapping[str, str]
+) -> list[tuple[str, list[Release]]]:
+    """Each source host's ledger (its label, its records), read over SSH with the source's
+    own `<SOURCE>_*` settings; every host of the source must be reachable."""
+    fleet = load_fleet(policy.source or "", environ)
+    found: dict[str, list[Release]] = {}
+
+    async def read(target: Target) -> None:
+        async with connect(target) as runner:
+            text = await runner.read_file(f"{target.app_path}/{cmd.LEDGER_FILE}")
+        found[target.label] = parse_ledger(text or "")
+
+    await on_each(fleet, read)
+    return [(target.label, found[target.label]) for target in fleet.targets]
+
+
+async def on_each(fleet: Fleet, action: Callable[[Target], Awaitable[None]]) -> None:
+    """`action` on every host at once; the first host's error is raised as it is."""
+    errors: list[DeployError] = []
+
+    async def one(target: Target) -> None:
+        try:
+            await action(target)
+        except DeployError as error:
+            errors.append(error)
+
+    async with anyio.create_task_group() as group:
+        for target in fleet.targets:
+            group.start_soon(one, target)
+    if errors:
+        raise errors[0]
+
+
+def missing_everywhere(
+    histories: list[tuple[str, list[Release]]], digest: str, policy: EvidencePolicy
+) -> list[str]:
+    """What any source host lacks; with several hosts, each line names its host."""
+    if len(histories) == 1:
+        return missing_evidence(histories[0][1], digest, policy)
+    return [f"{label}: {line}" for label, history in histories
+            for line in missing_evidence(history, digest, policy)]  # fmt: skip
 
 
 async def check_evidence(
@@ -67,7 +105,7 @@ async def check_evidence(
                    f"(deploy {tag}@sha256:…; `python -m deploy {policy.source} history` shows "
                    "digests)"]  # fmt: skip
     else:
-        missing = missing_evidence(await source_history(policy, environ), digest, policy)
+        missing = missing_everywhere(await source_histories(policy, environ), digest, policy)
     if missing and override is None:
         raise EvidenceMissing(
             f"{target.environment} takes only releases proven on {policy.source}: "
@@ -96,10 +134,15 @@ def load_gate_record(tag: str, digest: str, passed: bool, detail: str, who: str,
     )  # fmt: skip
 
 
-async def append_to_ledger(target: Target, record: Release) -> None:
-    """Append one record to an environment's ledger over SSH (the load gate's verdict)."""
-    async with connect(target) as runner:
-        path = f"{target.app_path}/{cmd.LEDGER_FILE}"
-        await runner.run(cmd.make_dirs(target.app_path, cmd.STATE_DIR))
-        text = await runner.read_file(path) or ""
-        await runner.write_file(path, append_record(text, record))
+async def append_to_ledger(fleet: Fleet, record: Release) -> None:
+    """Append one record to every host's ledger of an environment over SSH (the load gate's
+    verdict); the lines already there are never rewritten."""
+
+    async def append(target: Target) -> None:
+        async with connect(target) as runner:
+            path = f"{target.app_path}/{cmd.LEDGER_FILE}"
+            await runner.run(cmd.make_dirs(target.app_path, cmd.STATE_DIR))
+            existing = await runner.read_bytes(path) or b""
+            await runner.append_file(path, line_to_append(existing, record.to_line()))
+
+    await on_each(fleet, append)

@@ -33,6 +33,7 @@ class Kind(StrEnum):
     AUTO_ROLLBACK = "auto_rollback"  # after a failed health check, or a failed watch
     LOAD_GATE = "load_gate"  # the pipeline's load-test gate ran against this digest
     OVERRIDE = "override"  # missing evidence was overridden with --force --reason
+    FLEET_ROLLBACK = "fleet_rollback"  # another host of the environment failed the release
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,12 @@ class HostLock:
         await self.runner.remove(self.path)
         return held
 
+    async def reclaim(self, lock: Lock) -> None:
+        """Remove our own lock that a lost connection left behind (its token is ours)."""
+        current = await self.read()
+        if current is not None and current.token == lock.token:
+            await self.runner.remove(self.path)
+
     async def _break_stale(self, seen: Lock | None) -> None:
         """Move a stale lock aside, putting it back if someone replaced it meanwhile."""
         aside = f"{self.path}.stale-{secrets.token_hex(4)}"

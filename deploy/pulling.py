@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from deploy import commands as cmd
-from deploy.errors import InvalidInput
+from deploy.errors import InvalidInput, PullFailed
 from deploy.ledger import Kind, Outcome, Release
 from deploy.pinning import check_pin
 
@@ -27,7 +27,12 @@ async def pull_unless_present(
     host: Deployer, record: Release, phases: dict[str, float], command: cmd.Command | None = None
 ) -> Release:
     """Pull a deploy's image; a rollback to an image still on the host skips the pull
-    (it works with the registry unreachable)."""
+    (it works with the registry unreachable), and so does an image a fleet pulled first."""
+    if record.image in host.pulled:
+        host.say(f"{record.image} was pulled before the switch")
+        record = replace(record, digest=host.pulled[record.image])
+        await host.record(record)
+        return record
     if record.kind is not Kind.DEPLOY:
         present = await host.runner.run(cmd.image_present(record.image), check=False)
         if present.ok:
@@ -36,6 +41,23 @@ async def pull_unless_present(
             await host.record(record)
             return record
     return await host.pull(record, phases, command)
+
+
+async def pull_first(host: Deployer, tag: str, running: str | None) -> str | None:
+    """A fleet's first phase on one host: pull the image `tag` names and check its pin,
+    changing nothing that runs; its digest. A failure is recorded on this host."""
+    image = await host.strategy.image_for(tag)
+    host.say(f"pulling {image}")
+    record = host.started(Kind.DEPLOY, tag, image, running)
+    done = await host.runner.run(cmd.Command(("docker", "pull", image)), check=False)
+    if not done.ok:
+        detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        message = f"pull failed before any host switched: {detail[0]}"
+        await host.record(host.finish(record, Outcome.PULL_FAILED, message, {}))
+        raise PullFailed(f"Could not pull {image}: {detail[0]}")
+    pinned = await checked_pin(host, record, {})
+    host.pulled[image] = pinned.digest
+    return pinned.digest
 
 
 async def checked_pin(host: Deployer, record: Release, phases: dict[str, float]) -> Release:

@@ -6,10 +6,12 @@ import os
 
 from ci.errors import CiError
 from ci.stages.context import StageContext
-from deploy.config import load_target
+from deploy.config import Fleet, load_fleet
 from deploy.deployer import Deployer
 from deploy.errors import DeployError
 from deploy.evidence import check_evidence
+from deploy.fleet import FleetRelease, HostOutcome
+from deploy.fleet_views import run_line
 from deploy.ledger import Outcome
 from deploy.remote import connect
 
@@ -22,16 +24,27 @@ async def run(ctx: StageContext) -> str:
         async with ctx.registry() as client:
             ctx.artifacts.digest = await client.digest(plan.source_tag)
     pinned = f"{plan.tags[0]}@{ctx.artifacts.digest}"
+    who = f"{os.environ.get('GITHUB_ACTOR') or 'pipeline'} (pipeline {plan.sha[:12]})"
     try:
-        target = load_target(plan.environment.value, os.environ)
-        await check_evidence(target, pinned, os.environ)  # production: proven on staging
-        async with connect(target) as runner:
-            who = os.environ.get("GITHUB_ACTOR") or "pipeline"
-            deployer = Deployer(runner, target, who=f"{who} (pipeline {plan.sha[:12]})",
-                                say=ctx.say)
+        fleet = load_fleet(plan.environment.value, os.environ)
+        await check_evidence(fleet.targets[0], pinned, os.environ)  # production: proven first
+        if fleet.several:
+            return await deploy_fleet(ctx, fleet, pinned, who)
+        async with connect(fleet.targets[0]) as runner:
+            deployer = Deployer(runner, fleet.targets[0], who=who, say=ctx.say)
             release = await deployer.deploy(pinned)
     except DeployError as error:
         raise CiError(f"deploy to {plan.environment} failed: {error}") from error
     if release.outcome is Outcome.PAUSED:
         return release.message
     return f"{pinned} is healthy on {plan.environment}"
+
+
+async def deploy_fleet(ctx: StageContext, fleet: Fleet, pinned: str, who: str) -> str:
+    """Every host of `<ENV>_HOSTS`, all or nothing; the verdict names each host."""
+    runs = await FleetRelease(fleet, pinned, who=who, say=ctx.say).run()
+    lines = [run_line(fleet.environment, run) for run in runs]
+    if any(run.outcome is not HostOutcome.DEPLOYED for run in runs):
+        raise CiError(f"deploy to {fleet.environment} failed on some host, so no host keeps "
+                      f"{pinned}:\n" + "\n".join(lines))  # fmt: skip
+    return f"{pinned} is healthy on {fleet.environment}'s {len(runs)} hosts"

@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 
 from ci.stages.context import StageContext
-from deploy.config import load_target
+from deploy.config import load_fleet
 from deploy.errors import DeployError
 from deploy.evidence import append_to_ledger, load_gate_record
 
@@ -23,7 +23,7 @@ async def record_load_gate(ctx: StageContext, passed: bool, verdict: str) -> str
                               f"{who} (pipeline {ctx.plan.sha[:12]})",
                               datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
     try:
-        await append_to_ledger(load_target(environment.value, os.environ), record)
+        await append_to_ledger(load_fleet(environment.value, os.environ), record)
     except DeployError as error:
         return f"verdict NOT recorded in {environment}'s ledger: {error}"
     return f"verdict recorded in {environment}'s ledger for {digest}"

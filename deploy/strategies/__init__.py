@@ -60,6 +60,10 @@ class Strategy(Protocol):
         """The id of the container that answers the public port now (for `logs`)."""
         ...
 
+    async def image_for(self, tag: str) -> str:
+        """The image reference `release(tag)` would run (what a fleet pulls first)."""
+        ...
+
     async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
         """Bring `tag` into service; record every phase; raise a DeployError on failure
         after leaving a known release serving."""

@@ -89,6 +89,10 @@ class BlueGreen:
 
     # -- a release ---------------------------------------------------------------------------
 
+    async def image_for(self, tag: str) -> str:
+        """Both colours' services name the same image; blue's says which."""
+        return await self.host.resolve_image(tag, tag_variable("blue"), colour_service("blue"))
+
     async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
         host = self.host
         live = await self.serving_colour()

@@ -46,6 +46,9 @@ class Recreate:
     async def layout(self) -> Layout:
         return Layout()
 
+    async def image_for(self, tag: str) -> str:
+        return await self.host.resolve_image(tag)
+
     async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
         host = self.host
         image = await host.resolve_image(tag)

@@ -17,6 +17,7 @@ from loadtest.config import SETTINGS
 from tests.pipeline.fake_calls import Call
 from tests.pipeline.fake_engine import FakeEngine
 from tests.rig.images import APP_REPOSITORY, BuildAppImage, fake_commit
+from tests.unit.deploy.test_config import KEY as KEY_TEXT
 from tests.unit.loadtest_targets import stub_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,6 +183,26 @@ def test_main_publishes_staging_then_deploys_the_pinned_digest(
     assert published(engine) == [f"{publishing}:sha-0123456789ab", f"{publishing}:staging"]
     err = capsys.readouterr().err
     assert "deploy to staging failed: STAGING_HOST: is not set" in err
+
+
+@pytest.mark.rig
+def test_the_deploy_stage_deploys_to_every_host_and_names_the_one_it_could_not_reach(
+    engine: FakeEngine, publishing: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With STAGING_HOSTS the stage runs the fleet release: a host without SSH (nothing
+    listens on 127.0.0.1:9) fails the stage before anything changes, naming that host."""
+    monkeypatch.setenv("STAGING_HOSTS", "127.0.0.1:9, 127.0.0.1:19")
+    monkeypatch.setenv("STAGING_USERNAME", "deployer")
+    monkeypatch.setenv("STAGING_SSH_KEY", KEY_TEXT)
+    monkeypatch.setenv("STAGING_KNOWN_HOSTS", "[127.0.0.1]:9 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5")
+    monkeypatch.setenv("STAGING_APP_PATH", "/srv/app")
+    assert main(["--ref", "refs/heads/main", "--sha", SHA]) == 1
+    err = capsys.readouterr().err
+    assert "deploy to staging failed on some host, so no host keeps" in err
+    assert "staging 127.0.0.1:9: unreachable" in err
+    assert "staging 127.0.0.1:19: unreachable" in err
+    assert KEY_TEXT.splitlines()[1] not in err
 
 
 def test_pull_request_publishes_nothing(

@@ -229,7 +229,7 @@ def test_a_check_is_skipped_when_what_it_needs_did_not_pass() -> None:
 def test_exit_code_and_json_schema() -> None:
     good = HostReport("h", 22, (Finding("ssh", "SSH", Level.PASS, "ok"),))
     warned = HostReport("h", 22, (Finding("lock", "lock", Level.WARN, "held", "wait"),))
-    bad = HostReport("h", 22, (Finding("ssh", "SSH", Level.FAIL, "refused", "fix it"),))
+    bad = HostReport("h", 22, (Finding("ssh", "SSH", Level.FAIL, "refused", "fix it"),), "/srv")
     assert (exit_code([good, warned]), exit_code([good, bad])) == (0, 1)
     document = report_json("staging", [bad])
     assert document == {
@@ -240,6 +240,7 @@ def test_exit_code_and_json_schema() -> None:
             {
                 "host": "h",
                 "port": 22,
+                "app_path": "/srv",
                 "ok": False,
                 "checks": [
                     {"check": "ssh", "title": "SSH", "level": "FAIL", "message": "refused",
