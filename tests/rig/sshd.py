@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pwd
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.rig.proc import (
@@ -32,7 +32,7 @@ class SshHost:
     host: str
     port: int
     user: str
-    private_key_text: str
+    private_key_text: str = field(repr=False)  # a secret: never in a test report
     known_hosts_line: str
     wrong_known_hosts_line: str
     private_key_path: Path
