@@ -15,7 +15,9 @@ if __name__ == "__main__":
         str(ROOT / "benchmarks" / "rig_benchmarks.py"),
         str(ROOT / "benchmarks" / "bluegreen_benchmarks.py"),
         str(ROOT / "benchmarks" / "pipeline_benchmarks.py"),
-        str(ROOT / "benchmarks" / "canary_benchmarks.py"), "-s", "-q",
+        str(ROOT / "benchmarks" / "canary_benchmarks.py"),
+        str(ROOT / "benchmarks" / "fleet_benchmarks.py"), "-s", "-q",
         "-p", "tests.rig.fixtures", "-p", "tests.rig.proxy", "-p", "tests.rig.pipeline_images",
+        "-p", "tests.rig.fleet",
         "-p", "no:cacheprovider", "-o", "addopts=", *sys.argv[1:],
     ]))  # fmt: skip

@@ -67,6 +67,10 @@ class CuttableProxy:
 
     def cut(self) -> None:
         self.cut_event.set()
+        self.drop()
+
+    def drop(self) -> None:
+        """Cut the connections open now; new ones are still accepted (unless cut() was called)."""
         for sock in list(self.sockets):
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

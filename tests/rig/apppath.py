@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,13 @@ services:
     network_mode: host
     ports: !reset []
 """
+PROBE = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=2)"
+# A release that cannot start on one host only (as if it needed a setting that host lacks):
+# the container exits at once when IMAGE_TAG (from .env) is that tag, else runs the app.
+REFUSE_SCRIPT = (
+    "import os, runpy, sys; os.environ['RIG_IMAGE_TAG'] == {tag!r} and "
+    "sys.exit('rig: {tag} cannot start on this host'); runpy.run_module('app', run_name='__main__')"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,7 @@ class AppPath:
     path: Path
     project: str
     env: Mapping[str, str]
+    port: int = APP_PORT
 
     @property
     def compose_file(self) -> Path:
@@ -50,7 +59,29 @@ class AppPath:
 
     @property
     def health_url(self) -> str:
-        return f"http://127.0.0.1:{APP_PORT}/health"
+        return f"http://127.0.0.1:{self.port}/health"
+
+    @property
+    def version_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/version"
+
+
+def override_text(port: int = APP_PORT, *, refuse_tag: str | None = None) -> str:
+    """The rig's compose override: host network, the app on port, refuse_tag never starting."""
+    environment: list[str] = []
+    settings: list[str] = []
+    if port != APP_PORT:  # the app honours PORT; the compose file's healthcheck asks 8000
+        environment.append(f"PORT={port}")
+        probe = ["CMD", "python3", "-c", PROBE.format(port=port)]
+        settings.append(f"    healthcheck:\n      test: {json.dumps(probe)}\n")
+    if refuse_tag is not None:
+        environment.append("RIG_IMAGE_TAG=${IMAGE_TAG}")
+        script = REFUSE_SCRIPT.format(tag=refuse_tag)
+        settings.append(f"    command: {json.dumps(['python3', '-c', script])}\n")
+    if environment:
+        listed = "".join(f"      - {item}\n" for item in environment)
+        settings.insert(0, f"    environment:\n{listed}")
+    return OVERRIDE + "".join(settings)
 
 
 def project_name(text: str) -> str:
@@ -67,6 +98,7 @@ def make_app_path(
     registry: str,
     owner: tuple[int, int],
     environment: str = "staging",
+    port: int = APP_PORT,
 ) -> AppPath:
     """A new folder parent/<project> with compose file, override and .env (no IMAGE_TAG)."""
     if not compose_source.exists():
@@ -91,11 +123,11 @@ def make_app_path(
         "IMAGE_NAME": image_name,
     }
     shutil.copyfile(compose_source, path / COMPOSE_FILE)
-    (path / OVERRIDE_FILE).write_text(OVERRIDE)
+    (path / OVERRIDE_FILE).write_text(override_text(port))
     (path / ".env").write_text("".join(f"{key}={value}\n" for key, value in env.items()))
     for entry in (path, *path.iterdir()):
         os.chown(entry, *owner)
-    return AppPath(path=path, project=project, env=env)
+    return AppPath(path=path, project=project, env=env, port=port)
 
 
 def compose_down(app: AppPath) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-RIG_PLUGIN = "tests.rig.fixtures"
+RIG_PLUGINS = ("tests.rig.fixtures", "tests.rig.fleet")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.pluginmanager.get_plugin(RIG_PLUGIN) is None:
-        config.pluginmanager.import_plugin(RIG_PLUGIN)
+    for plugin in RIG_PLUGINS:
+        if config.pluginmanager.get_plugin(plugin) is None:
+            config.pluginmanager.import_plugin(plugin)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pwd
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.rig.proc import (
@@ -32,7 +32,7 @@ class SshHost:
     host: str
     port: int
     user: str
-    private_key_text: str
+    private_key_text: str = field(repr=False)  # a secret: never in a test report
     known_hosts_line: str
     wrong_known_hosts_line: str
     private_key_path: Path
@@ -91,8 +91,33 @@ def sshd_config(workdir: Path, port: int, host_key: Path, user: str) -> str:
     )
 
 
-def start_sshd(workdir: Path, user: str = USER) -> tuple[SshHost, Server]:
-    """Start sshd on 127.0.0.1:2222 (another free port if taken) for user, keys under workdir."""
+@dataclass(frozen=True, slots=True)
+class ClientKey:
+    """The deployer's key pair; several sshd instances (a fleet's hosts) may accept it."""
+
+    path: Path
+    public: str
+
+
+def make_client_key(workdir: Path, user: str = USER) -> ClientKey:
+    """A new ed25519 key pair for user at workdir/client_ed25519."""
+    require_program("ssh-keygen", "openssh-client")
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "client_ed25519"
+    return ClientKey(path, keygen(path, f"shipyard-rig {user}"))
+
+
+def start_sshd(
+    workdir: Path,
+    user: str = USER,
+    *,
+    client: ClientKey | None = None,
+    preferred_port: int = PREFERRED_PORT,
+) -> tuple[SshHost, Server]:
+    """Start sshd on 127.0.0.1:preferred_port (another free port if taken) for user.
+
+    Host keys live under workdir; the client key too, unless `client` (shared) is given.
+    """
     sshd = require_program("/usr/sbin/sshd", "openssh-server")
     require_program("ssh-keygen", "openssh-client")
     account = ensure_user(user)
@@ -101,14 +126,13 @@ def start_sshd(workdir: Path, user: str = USER) -> tuple[SshHost, Server]:
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     host_key_public = keygen(workdir / "ssh_host_ed25519_key", "shipyard-rig host")
     wrong_key_public = keygen(workdir / "wrong_host_ed25519_key", "shipyard-rig wrong host")
-    client_key = workdir / "client_ed25519"
-    client_public = keygen(client_key, f"shipyard-rig {user}")
+    client = client or make_client_key(workdir, user)
     keys = workdir / "authorized_keys"
     keys.mkdir(mode=0o755, exist_ok=True)
-    (keys / user).write_text(client_public + "\n")
+    (keys / user).write_text(client.public + "\n")
     (keys / user).chmod(0o644)
 
-    port = free_port(PREFERRED_PORT, HOST)
+    port = free_port(preferred_port, HOST)
     config = workdir / "sshd_config"
     config.write_text(sshd_config(workdir, port, workdir / "ssh_host_ed25519_key", account.pw_name))
     run([sshd, "-t", "-f", str(config)])
@@ -125,10 +149,10 @@ def start_sshd(workdir: Path, user: str = USER) -> tuple[SshHost, Server]:
             host=HOST,
             port=port,
             user=account.pw_name,
-            private_key_text=client_key.read_text(),
+            private_key_text=client.path.read_text(),
             known_hosts_line=f"[{HOST}]:{port} {host_key_public}",
             wrong_known_hosts_line=f"[{HOST}]:{port} {wrong_key_public}",
-            private_key_path=client_key,
+            private_key_path=client.path,
             pid=server.pid,
         ),
         server,
