@@ -58,9 +58,10 @@ class FleetCommands:
         failed = [run for run in runs if run.outcome is not HostOutcome.DEPLOYED]
         error = None
         if failed:
-            error = (f"{args.tag} was not deployed on every host, so no host keeps it "
-                     f"({len(failed)} of {len(runs)}: " + ", ".join(
-                         f"{run.target.label} {run.outcome}" for run in failed) + ")")
+            error = (f"{args.tag} was not deployed on every host ({len(failed)} of "
+                     f"{len(runs)}: " + ", ".join(f"{run.target.label} {run.outcome}"
+                                                  for run in failed)
+                     + "); one line per host above says what runs there")  # fmt: skip
         env = self.fleet.environment
         if args.json:
             self.out.print_json(json.dumps(fleet_result_json("up", env, runs, error)))

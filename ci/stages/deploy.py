@@ -45,6 +45,7 @@ async def deploy_fleet(ctx: StageContext, fleet: Fleet, pinned: str, who: str) -
     runs = await FleetRelease(fleet, pinned, who=who, say=ctx.say).run()
     lines = [run_line(fleet.environment, run) for run in runs]
     if any(run.outcome is not HostOutcome.DEPLOYED for run in runs):
-        raise CiError(f"deploy to {fleet.environment} failed on some host, so no host keeps "
-                      f"{pinned}:\n" + "\n".join(lines))  # fmt: skip
+        raise CiError(f"deploy to {fleet.environment} failed on some host; every host that "
+                      f"switched to {pinned} was put back where it could be:\n"
+                      + "\n".join(lines))  # fmt: skip
     return f"{pinned} is healthy on {fleet.environment}'s {len(runs)} hosts"
