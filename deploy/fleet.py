@@ -140,12 +140,12 @@ class FleetRelease:
                 await deployer.reconcile()
                 host.previous = host.running = await deployer.running_tag()
                 if not await self.meet(host, ready):
-                    return
+                    return await settle(deployer, host)  # unchanged: say what runs there
                 if self.note is not None:  # an evidence override, recorded on every host
                     await deployer.record(self.note)
                 host.digest = await pull_first(deployer, self.tag, host.previous)
                 if not await self.meet(host, pulled):
-                    return
+                    return await settle(deployer, host)
                 await self.switch(deployer, host)
                 if not await self.meet(host, switched) and host.outcome is HostOutcome.DEPLOYED:
                     await self.put_back(deployer, host)

@@ -170,8 +170,9 @@ def test_a_fault_before_the_switch_changes_nothing_anywhere(
     hosts = by_host(document)
     faulty = hosts.pop(broken)
     assert (faulty["outcome"], faulty["error"] is not None) == (expected, True)
-    assert {(entry["outcome"], entry["running"]) for entry in hosts.values()} == {
-        ("unchanged", "v1")}
+    assert {(entry["outcome"], entry["running"], entry["healthy"])
+            for entry in hosts.values()} == {("unchanged", "v1", True)}  # fmt: skip
+    assert len({entry["digest"] for entry in hosts.values()}) == 1
     assert_all_on(apps, "v1")
     after = ledger_texts(apps)
     for index, app in enumerate(apps):  # a pull_failed line is allowed where the pull failed
