@@ -147,7 +147,9 @@ class FleetRelease:
                 if not await self.meet(host, pulled):
                     return await settle(deployer, host)
                 await self.switch(deployer, host)
-                if not await self.meet(host, switched) and host.outcome is HostOutcome.DEPLOYED:
+                if await self.meet(host, switched):
+                    await deployer.strategy.let_go()
+                elif host.outcome is HostOutcome.DEPLOYED:
                     await self.put_back(deployer, host)
 
     async def switch(self, deployer: Deployer, host: HostRun) -> None:
@@ -155,6 +157,7 @@ class FleetRelease:
             if self.failing:
                 return  # another host failed while this one waited its turn
             host.changed = True
+            deployer.strategy.hold = True  # blue-green keeps the old colour until all pass
             try:
                 release = await deployer.strategy.release(self.tag, Kind.DEPLOY, host.previous)
             except ConnectionFailed:
@@ -177,7 +180,8 @@ class FleetRelease:
             return
         self.say(f"{host.target.label}: returning to {host.previous} ({why})")
         try:
-            await deployer.strategy.release(host.previous, Kind.FLEET_ROLLBACK, self.tag)
+            if await deployer.strategy.return_held(why) is None:
+                await deployer.strategy.release(host.previous, Kind.FLEET_ROLLBACK, self.tag)
             host.outcome = HostOutcome.ROLLED_BACK
             host.error = f"returned to {host.previous}: {why}"
         except ConnectionFailed:

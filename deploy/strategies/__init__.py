@@ -71,6 +71,15 @@ class Strategy(Protocol):
 
     async def layout(self) -> Layout: ...
 
+    # A fleet sets `hold` before `release`: what the release replaced is kept ready (blue-green:
+    # the old colour keeps running) until `let_go` (every host passed) or `return_held` (one
+    # failed: switch back at once; None when nothing was kept, e.g. recreate).
+    hold: bool
+
+    async def let_go(self) -> None: ...
+
+    async def return_held(self, why: str) -> Release | None: ...
+
 
 def strategy_for(deployer: Deployer) -> Strategy:
     from deploy.strategies.bluegreen import BlueGreen

@@ -45,6 +45,8 @@ class BlueGreen:
         self.policy = WatchPolicy()
         self._proxy_id: str | None = None
         self._ports: ColourPorts | None = None
+        self.hold = False  # a fleet's release: keep the old colour running (see let_go)
+        self.held: tuple[str, Release] | None = None  # (old colour, the release that replaced it)
 
     # -- what is on the host ---------------------------------------------------------------
 
@@ -142,11 +144,38 @@ class BlueGreen:
             reason = await self.watch(colour, image, offset, phases)
             if reason is not None:
                 await self.switch_back(record, live, reason, phases)
-            await self.drain(live, phases)
+            if not self.hold:
+                await self.drain(live, phases)
         done = host.finish(record, Outcome.HEALTHY, f"{tag} serves on {colour}", phases)
         await host.record(done)
         host.say(f"{tag} serves on {colour}")
+        self.held = (live, done) if self.hold and live_running else None
         return done
+
+    async def let_go(self) -> None:
+        """The fleet kept this release: drain the old colour it held."""
+        if self.held is not None:
+            old, _ = self.held
+            self.held = None
+            await self.drain(old, {})
+
+    async def return_held(self, why: str) -> Release | None:
+        """Another host failed: the old colour, still running, serves again at once (no start,
+        no health wait); the new one is drained. None when nothing is held."""
+        if self.held is None:
+            return None
+        (old, done), self.held, host = self.held, None, self.host
+        mark = host.clock()
+        await self.switch_to(old, serving=done.colour, previous=done.tag)
+        back = host.clock() - mark
+        previous, image = done.previous_tag or "?", await self.serving_image() or ""
+        record = replace(host.started(Kind.FLEET_ROLLBACK, previous, image), colour=old,
+                         digest=await host.digest(image) if image else None)  # fmt: skip
+        record = host.finish(record, Outcome.HEALTHY,
+                             f"{previous} serves on {old} again ({why})", {"switch_back": back})
+        await host.record(record)
+        await self.drain(done.colour or "?", {})
+        return record
 
     async def pull_unless_present(
         self, record: Release, service: str, variable: str, phases: dict[str, float]

@@ -49,6 +49,14 @@ class Recreate:
     async def image_for(self, tag: str) -> str:
         return await self.host.resolve_image(tag)
 
+    hold = False  # recreate replaces in place: there is nothing to keep running
+
+    async def let_go(self) -> None:
+        return None
+
+    async def return_held(self, why: str) -> Release | None:
+        return None
+
     async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
         host = self.host
         image = await host.resolve_image(tag)

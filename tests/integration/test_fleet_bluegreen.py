@@ -1,5 +1,6 @@
 """Blue-green on two "hosts" (two app folders behind the rig's one sshd, each with its own
-proxy and colour ports): each switches its own proxy; all or nothing without a lost request."""
+proxy and colour ports): each switches its own proxy and keeps its old colour running until
+every host has passed; all or nothing, switching back at once, without a lost request."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from contextlib import contextmanager
 import pytest
 
 from deploy.__main__ import main
-from tests.integration.bluegreen_helpers import Traffic, bg_environ, outcomes, public_version
+from tests.integration.bluegreen_helpers import (
+    Traffic,
+    bg_environ,
+    history_on_host,
+    outcomes,
+    public_version,
+)
 from tests.rig.apppath import AppPath
 from tests.rig.proxy import LabImages
 from tests.rig.sshd import SshHost
@@ -74,6 +81,9 @@ def test_blue_green_hosts_switch_their_own_proxy_and_all_return_when_one_fails(
     assert outcomes(app_path)[-2:] == [("deploy", "bg2-lab", "healthy"),
                                        ("fleet_rollback", "bg1-lab", "healthy")]
     assert outcomes(second_app)[-1] == ("deploy", "bg2-lab", "failed")
+    back = history_on_host(app_path)[-1]  # the old colour kept running: no start, no wait
+    assert (back.colour, dict(back.phases).keys()) == ("blue", {"switch_back"})
+    assert dict(back.phases)["switch_back"] < 2.0
 
     assert main(["staging", "up", "bg2-lab"], environ) == 0  # the port is free again
     assert (public_version(), public_version(SECOND)) == ("bg2", "bg2")
@@ -82,3 +92,6 @@ def test_blue_green_hosts_switch_their_own_proxy_and_all_return_when_one_fails(
     status = json.loads(capsys.readouterr().out)
     assert status["drift"] is False
     assert [host["layout"]["serving_colour"] for host in status["hosts"]] == ["green", "green"]
+    idle = [[c["state"] for c in host["layout"]["colours"] if not c["serving"]]
+            for host in status["hosts"]]  # fmt: skip
+    assert idle == [["exited"], ["exited"]]  # every host passed: each drained its old colour
