@@ -82,7 +82,7 @@ def test_blue_green_hosts_switch_their_own_proxy_and_all_return_when_one_fails(
                                        ("fleet_rollback", "bg1-lab", "healthy")]
     assert outcomes(second_app)[-1] == ("deploy", "bg2-lab", "failed")
     back = history_on_host(app_path)[-1]  # the old colour kept running: no start, no wait
-    assert (back.colour, dict(back.phases).keys()) == ("blue", {"switch_back"})
+    assert (back.colour, set(dict(back.phases))) == ("blue", {"switch_back"})
     assert dict(back.phases)["switch_back"] < 2.0
 
     assert main(["staging", "up", "bg2-lab"], environ) == 0  # the port is free again
