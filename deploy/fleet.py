@@ -148,7 +148,7 @@ class FleetRelease:
                     return await settle(deployer, host)
                 await self.switch(deployer, host)
                 if await self.meet(host, switched):
-                    await deployer.strategy.let_go()
+                    await self.let_go(deployer, host)
                 elif host.outcome is HostOutcome.DEPLOYED:
                     await self.put_back(deployer, host)
 
@@ -169,6 +169,15 @@ class FleetRelease:
                 return
             host.outcome, host.release = HostOutcome.DEPLOYED, release
             host.running, host.digest, host.healthy = release.tag, release.digest, True
+
+    async def let_go(self, deployer: Deployer, host: HostRun) -> None:
+        """Every host passed: drain what this host kept. The release stands whatever happens
+        here, so a failure is told, never turned into a rollback."""
+        try:
+            await deployer.strategy.let_go()
+        except DeployError as error:
+            self.say(f"{host.target.label}: the old colour was not drained ({error}); it stays "
+                     "up, unused, until the next deploy replaces it")  # fmt: skip
 
     async def put_back(self, deployer: Deployer, host: HostRun) -> None:
         """Another host failed: return this one to the release it ran before."""
