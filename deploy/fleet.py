@@ -190,6 +190,7 @@ class FleetRelease:
         self.say(f"{host.target.label}: returning to {host.previous} ({why})")
         try:
             if await deployer.strategy.return_held(why) is None:
+                deployer.strategy.hold = False  # this release is the way back: keep nothing
                 await deployer.strategy.release(host.previous, Kind.FLEET_ROLLBACK, self.tag)
             host.outcome = HostOutcome.ROLLED_BACK
             host.error = f"returned to {host.previous}: {why}"
