@@ -128,16 +128,8 @@ class BlueGreen:
         states = await self.states()
         live_running = getattr(states.get(colour_service(live)), "state", "") == "running"
         colour = other(live) if live_running else live
-        service, variable = colour_service(colour), tag_variable(colour)
-        image = await host.resolve_image(tag, variable, service)
-        phases: dict[str, float] = {}
-        record = replace(host.started(kind, tag, image, previous), colour=colour)
-        record = await self.pull_unless_present(record, service, variable, phases)
-        await host.set_env(variable, tag)
-        verdict_detail = await self.start_and_check(colour, image, phases)
-        if verdict_detail is not None:
-            await self.fail_before_switch(record, live if live_running else None, verdict_detail,
-                                          phases)  # fmt: skip
+        record, image, phases = await self.start_colour(tag, kind, previous, colour,
+                                                        live if live_running else None)
         offset = await self.log_size()
         await self.switch_or_fail(record, live if live_running else None, phases)
         if live_running:
@@ -176,6 +168,23 @@ class BlueGreen:
         await host.record(record)
         await self.drain(done.colour or "?", {})
         return record
+
+    async def start_colour(
+        self, tag: str, kind: Kind, previous: str | None, colour: str, serving: str | None
+    ) -> tuple[Release, str, dict[str, float]]:
+        """Pull `tag` for `colour`, start it and health-check it directly: its record, image
+        and phases. A colour that fails is removed before any request reaches it (raises)."""
+        host = self.host
+        service, variable = colour_service(colour), tag_variable(colour)
+        image = await host.resolve_image(tag, variable, service)
+        phases: dict[str, float] = {}
+        record = replace(host.started(kind, tag, image, previous), colour=colour)
+        record = await self.pull_unless_present(record, service, variable, phases)
+        await host.set_env(variable, tag)
+        detail = await self.start_and_check(colour, image, phases)
+        if detail is not None:
+            await self.fail_before_switch(record, serving, detail, phases)
+        return record, image, phases
 
     async def pull_unless_present(
         self, record: Release, service: str, variable: str, phases: dict[str, float]

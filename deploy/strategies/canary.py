@@ -19,7 +19,7 @@ from deploy.canary_policy import (
     parse_steps,
 )
 from deploy.errors import CanaryAborted, PreflightFailed, ProxyRejected
-from deploy.layout import colour_service, tag_variable
+from deploy.layout import colour_service
 from deploy.ledger import Kind, Outcome, Release
 from deploy.proxy import (
     ACCESS_LOG,
@@ -106,16 +106,7 @@ class Canary(BlueGreen):
                 "host-network layout (colours on 127.0.0.1, `<ENV>_COLOUR_PORTS`); use "
                 f"{host.target.prefix}_STRATEGY=blue-green for a bridge-network app folder."
             )
-        colour = other(live)
-        service, variable = colour_service(colour), tag_variable(colour)
-        image = await host.resolve_image(tag, variable, service)
-        phases: dict[str, float] = {}
-        record = replace(host.started(kind, tag, image, previous), colour=colour)
-        record = await self.pull_unless_present(record, service, variable, phases)
-        await host.set_env(variable, tag)
-        detail = await self.start_and_check(colour, image, phases)
-        if detail is not None:
-            await self.fail_before_switch(record, live, detail, phases)
+        record, _, phases = await self.start_colour(tag, kind, previous, other(live), live)
         steps = host.target.canary.steps
         return await self.run_steps(record, live, steps, 0, phases)
 
