@@ -30,6 +30,7 @@ from deploy.doctor import (
 )
 from deploy.doctor_verdicts import Facts, Output, health_verdict, ssh_verdict
 from deploy.errors import ConnectionFailed
+from deploy.fleet import each_target
 from deploy.health import wait_healthy
 from deploy.remote import Runner, connect
 
@@ -117,15 +118,12 @@ def show_table(environment: str, reports: list[HostReport], out: Console) -> Non
 
 async def diagnose_all(fleet: Fleet) -> list[HostReport]:
     """Every host's checks at once, reported in the order the hosts are named."""
-    reports: list[HostReport | None] = [None] * len(fleet.targets)
-
-    async def one(index: int, target: Target) -> None:
-        reports[index] = await diagnose(target)
-
-    async with anyio.create_task_group() as group:
-        for index, target in enumerate(fleet.targets):
-            group.start_soon(one, index, target)
-    return [report for report in reports if report is not None]
+    reports = []
+    for answer in await each_target(fleet, diagnose):
+        if answer.value is None:
+            raise answer.failure or AssertionError("a host was not diagnosed")
+        reports.append(answer.value)
+    return reports
 
 
 def doctor(fleet: Fleet, as_json: bool, out: Console) -> int:

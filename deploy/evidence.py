@@ -6,11 +6,10 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-import anyio
-
 from deploy import commands as cmd
 from deploy.config import EvidencePolicy, Fleet, Target, load_fleet
-from deploy.errors import DeployError, EvidenceMissing, InvalidInput
+from deploy.errors import EvidenceMissing, InvalidInput
+from deploy.fleet import each_target
 from deploy.ledger import Kind, Outcome, Release, line_to_append, parse_ledger
 from deploy.remote import connect
 
@@ -67,19 +66,9 @@ async def source_histories(
 
 async def on_each(fleet: Fleet, action: Callable[[Target], Awaitable[None]]) -> None:
     """`action` on every host at once; the first host's error is raised as it is."""
-    errors: list[DeployError] = []
-
-    async def one(target: Target) -> None:
-        try:
-            await action(target)
-        except DeployError as error:
-            errors.append(error)
-
-    async with anyio.create_task_group() as group:
-        for target in fleet.targets:
-            group.start_soon(one, target)
-    if errors:
-        raise errors[0]
+    for answer in await each_target(fleet, action):
+        if answer.failure is not None:
+            raise answer.failure
 
 
 def missing_everywhere(

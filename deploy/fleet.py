@@ -267,6 +267,25 @@ class Answer(Generic[T]):
     target: Target
     value: T | None
     error: str | None = None
+    failure: DeployError | None = None  # the error itself, for a caller that raises it
+
+
+async def each_target(
+    fleet: Fleet, action: Callable[[Target], Awaitable[T]]
+) -> list[Answer[T]]:
+    """Run `action` for every host at once; each host's answer (or DeployError), in order."""
+    answers: list[Answer[T]] = [Answer(target, None, "not run") for target in fleet.targets]
+
+    async def one(index: int, target: Target) -> None:
+        try:
+            answers[index] = Answer(target, await action(target))
+        except DeployError as error:
+            answers[index] = Answer(target, None, str(error), error)
+
+    async with anyio.create_task_group() as group:
+        for index, target in enumerate(fleet.targets):
+            group.start_soon(one, index, target)
+    return answers
 
 
 async def on_every_host(
@@ -274,16 +293,9 @@ async def on_every_host(
     action: Callable[[Deployer], Awaitable[T]],
 ) -> list[Answer[T]]:
     """Run `action` with a Deployer on every host at once; each host's answer, in order."""
-    answers: list[Answer[T]] = [Answer(target, None, "not run") for target in fleet.targets]
 
-    async def one(index: int, target: Target) -> None:
-        try:
-            async with connect(target) as runner:
-                answers[index] = Answer(target, await action(make(runner, target)))
-        except DeployError as error:
-            answers[index] = Answer(target, None, str(error))
+    async def connected(target: Target) -> T:
+        async with connect(target) as runner:
+            return await action(make(runner, target))
 
-    async with anyio.create_task_group() as group:
-        for index, target in enumerate(fleet.targets):
-            group.start_soon(one, index, target)
-    return answers
+    return await each_target(fleet, connected)
