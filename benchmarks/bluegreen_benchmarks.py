@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from tests.integration.bluegreen_helpers import bg_environ, history_on_host
 from tests.integration.deploy_helpers import target_environ
 from tests.rig.apppath import AppPath

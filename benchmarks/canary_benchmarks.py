@@ -8,7 +8,7 @@ import time
 
 from bluegreen_benchmarks import Run, locust_load, table
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from tests.integration.bluegreen_helpers import bg_environ, history_on_host
 from tests.rig.apppath import AppPath
 from tests.rig.proxy import LabImages

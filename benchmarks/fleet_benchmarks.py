@@ -14,7 +14,7 @@ from typing import Any
 
 from rig_benchmarks import table
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from tests.integration.fleet_helpers import Member, fleet_environ, ledger
 from tests.rig.fleet import FleetApps, FleetHosts
 from tests.rig.images import BuildAppImage

@@ -16,8 +16,8 @@ import pytest
 from ci.registry import RegistryClient, promote
 from deploy.deployer import Deployer
 from deploy.errors import HealthCheckFailed
+from deploy.host.remote import connect
 from deploy.ledger import Kind, Release, parse_ledger
-from deploy.remote import connect
 from tests.integration.deploy_helpers import longest_outage, make_target
 from tests.rig.apppath import AppPath
 from tests.rig.images import APP_REPOSITORY, BuildAppImage, fake_commit

@@ -2,40 +2,33 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 from deploy import commands as cmd
 from deploy.config import Target, check_tag
 from deploy.errors import (
     InvalidInput,
     PreflightFailed,
-    PullFailed,
-    RemoteCommandFailed,
 )
-from deploy.health import Progress, wait_healthy
+from deploy.host.health import Progress, wait_healthy
+from deploy.host.lock import HostLock
+from deploy.host.remote import Runner
+from deploy.host.session import HostSession, now_iso, tag_of
 from deploy.ledger import (
     Kind,
-    Ledger,
     Lock,
     LockEvent,
-    Outcome,
     Release,
     left_interrupted,
-    line_to_append,
     mark_interrupted,
-    read_ledger,
     rollback_target,
     unfinished,
 )
-from deploy.locking import HostLock
-from deploy.pulling import checked_pin, failure_log, pull_unless_present
-from deploy.remote import Runner
-from deploy.strategies import Layout, Strategy, strategy_for
+from deploy.strategies import strategy_for
 from deploy.strategies.adopt import Adoption
+from deploy.strategies.base import Layout, Strategy
 from deploy.strategies.canary import Canary
 
 
@@ -56,21 +49,9 @@ class Status:
     unsettled: tuple[str, ...] = ()  # ids of attempts shown as interrupted, not yet recorded
 
 
-def tag_of(image: str) -> str | None:
-    """`reg:5000/owner/app:v1@sha256:..` → `v1@sha256:..`; None without a tag."""
-    last = image.rsplit("/", 1)[-1]
-    name, at, digest = last.partition("@")
-    if ":" not in name:
-        return None
-    return name.split(":", 1)[1] + (at + digest if at else "")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-class Deployer:
-    """Deploys, rolls back and reports on one target through a Runner."""
+class Deployer(HostSession):
+    """Deploys, rolls back and reports on one target: lock → settle → the strategy's
+    release → record. Strategies see only the HostSession it extends."""
 
     def __init__(
         self,
@@ -82,17 +63,7 @@ class Deployer:
         clock: Callable[[], float] = time.time,
         progress: Callable[[Progress], None] | None = None,
     ) -> None:
-        self.runner = runner
-        self.progress = progress  # where a long health wait is shown
-        self.target = target
-        self.who = who
-        self.say = say
-        self.clock = clock
-        self.path = target.app_path
-        self.warned: set[str] = set()
-        self.pulled: dict[str, str | None] = {}  # image → digest, pulled before the switch
-        self.images: dict[tuple[str, str, str], str] = {}  # (tag, variable, service) → image
-        self.tool: tuple[str, ...] = cmd.COMPOSE_V2
+        super().__init__(runner, target, who=who, say=say, clock=clock, progress=progress)
         self.strategy: Strategy = strategy_for(self)
         self.host_lock = HostLock(
             runner, self.file(cmd.LOCK_FILE), who=who, environment=target.environment,
@@ -200,18 +171,6 @@ class Deployer:
         return await self.runner.stream(cmd.container_logs(container, lines, follow=follow),
                                         on_line)  # fmt: skip
 
-    async def ledger(self) -> Ledger:
-        """The host's ledger; each unreadable line is told once, and skipped."""
-        ledger = read_ledger(await self.runner.read_bytes(self.file(cmd.LEDGER_FILE)) or b"")
-        for warning in ledger.warnings:
-            if warning not in self.warned:
-                self.warned.add(warning)
-                self.say(f"warning: {warning}")
-        return ledger
-
-    async def history(self) -> list[Release]:
-        return (await self.ledger()).releases
-
     async def lock(self, reason: str) -> Lock:
         """Take the lock and keep it (for maintenance) until `unlock`; recorded in the ledger."""
         await self.prepare()
@@ -229,78 +188,7 @@ class Deployer:
 
     # -- helpers the strategies share ---------------------------------------------------
 
-    async def pull(
-        self, record: Release, phases: dict[str, float], command: cmd.Command | None = None
-    ) -> Release:
-        """Pull the record's image (nothing changes on failure); record the digest."""
-        previous = record.previous_tag
-        self.say(f"pulling {record.image}")
-        mark = self.clock()
-        try:
-            await self.runner.run(command or cmd.compose_pull(
-                self.tool, self.path, record.tag, self.target.service))
-        except RemoteCommandFailed as error:
-            failed = self.finish(record, Outcome.PULL_FAILED, f"pull failed: {error}", phases)
-            await self.record(failed)
-            raise PullFailed(
-                f"Could not pull {record.image}; nothing was changed, {previous or 'nothing'} "
-                f"still runs. {error}"
-            ) from error
-        phases["pull"] = self.clock() - mark
-        record = await checked_pin(self, record, phases)
-        await self.record(record)
-        return record
-
-    async def pull_unless_present(
-        self, record: Release, phases: dict[str, float], command: cmd.Command | None = None
-    ) -> Release:
-        """Pull a deploy's image; a rollback to an image on the host skips the pull."""
-        return await pull_unless_present(self, record, phases, command)
-
-    async def failure_log(self, container_id: str | None) -> tuple[str, ...]:
-        """Show a failed release's last log lines; a shorter tail for the ledger."""
-        return await failure_log(self, container_id)
-
-    async def set_env(self, key: str, value: str) -> None:
-        """Set KEY=VALUE in the app's .env atomically, keeping every other line."""
-        env_path = self.file(cmd.ENV_FILE)
-        current = await self.runner.read_file(env_path) or ""
-        await self.runner.write_file(
-            env_path, cmd.set_env_value(current, key, value), mode=cmd.ENV_FILE_MODE
-        )
-
-    async def env_values(self) -> dict[str, str]:
-        return cmd.parse_env_file(await self.runner.read_file(self.file(cmd.ENV_FILE)) or "")
-
-    async def last_log_line(self, relative: str, default: str) -> str:
-        log = await self.runner.read_file(self.file(relative)) or ""
-        return (log.strip().splitlines()[-1:] or [default])[0]
-
     # -- host state ----------------------------------------------------------------------
-
-    async def prepare(self) -> None:
-        """Check the app path and compose file; pick the compose tool."""
-        done = await self.runner.run(cmd.preflight(self.path), check=False)
-        if not done.ok:
-            raise PreflightFailed(
-                f"{self.path} on {self.target.host} is not a directory with a compose file "
-                f"(one of {', '.join(cmd.COMPOSE_FILES)}): create it, or fix "
-                f"{self.target.prefix}_APP_PATH."
-            )
-        self.tool = await self.pick_compose()
-
-    async def pick_compose(self) -> tuple[str, ...]:
-        choices: dict[str, list[tuple[str, ...]]] = {
-            "v2": [cmd.COMPOSE_V2], "v1": [cmd.COMPOSE_V1], "auto": [cmd.COMPOSE_V2, cmd.COMPOSE_V1]
-        }
-        wanted = choices[self.target.compose]
-        for tool in wanted:
-            if (await self.runner.run(cmd.compose_version(tool), check=False)).ok:
-                return tool
-        raise PreflightFailed(
-            f"Neither `docker compose` nor `docker-compose` works on {self.target.host}: "
-            "install Docker Compose there."
-        )
 
     async def reconcile(self) -> None:
         """Attempts left 'started' by a vanished deployer get what actually runs recorded."""
@@ -313,65 +201,7 @@ class Deployer:
     async def running_image(self) -> str | None:
         return await self.strategy.serving_image()
 
-    async def container_image(self, container_id: str) -> str | None:
-        image = await self.runner.run(cmd.container_image(container_id), check=False)
-        return image.stdout.strip() or None if image.ok else None
-
     async def running_tag(self) -> str | None:
         image = await self.running_image()
         return tag_of(image) if image else None
 
-    async def resolve_image(
-        self, tag: str, variable: str = "IMAGE_TAG", service: str | None = None
-    ) -> str:
-        """The image `service` (default: the target's) would run with `variable`=`tag`."""
-        service = service or self.target.service
-        key = (tag, variable, service)  # one command's answers (a fleet asks twice)
-        if key not in self.images:
-            config = await self.runner.run(
-                cmd.compose_config_json(self.tool, self.path, tag, variable))
-            try:
-                self.images[key] = cmd.parse_service_image(config.stdout, service)
-            except ValueError as error:
-                raise PreflightFailed(
-                    f"{self.path}: {error}. Set {self.target.prefix}_SERVICE to the service "
-                    "that runs the app."
-                ) from error
-        return self.images[key]
-
-    async def digest(self, image: str) -> str | None:
-        found = await self.runner.run(cmd.image_repo_digests(image), check=False)
-        return cmd.parse_repo_digest(found.stdout, image) if found.ok else None
-
-    async def revision(self, image: str) -> str | None:
-        found = await self.runner.run(cmd.image_revision(image), check=False)
-        return cmd.parse_revision(found.stdout) if found.ok else None
-
-    async def record(self, release: Release) -> None:
-        await self.append_ledger(release.to_line())
-
-    async def append_ledger(self, line: str) -> None:
-        """Append one line; the lines already there are never rewritten (nor lost)."""
-        path = self.file(cmd.LEDGER_FILE)
-        existing = await self.runner.read_bytes(path) or b""
-        await self.runner.append_file(path, line_to_append(existing, line))
-
-    def started(self, kind: Kind, tag: str, image: str, previous: str | None = None) -> Release:
-        return Release(
-            id=secrets.token_hex(6), kind=kind, tag=tag, image=image, digest=None,
-            outcome=Outcome.STARTED, started_at=now_iso(), finished_at=None,
-            deployed_by=self.who, previous_tag=previous,
-        )  # fmt: skip
-
-    def finish(
-        self, record: Release, outcome: Outcome, message: str, phases: dict[str, float]
-    ) -> Release:
-        rounded = tuple((name, round(seconds, 3)) for name, seconds in phases.items())
-        if record.message.startswith("warning:"):
-            message = f"{message} ({record.message})"
-        return replace(
-            record, outcome=outcome, finished_at=now_iso(), message=message, phases=rounded
-        )
-
-    def file(self, relative: str) -> str:
-        return f"{self.path}/{relative}"

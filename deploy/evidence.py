@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from deploy import commands as cmd
 from deploy.config import EvidencePolicy, Fleet, Target, load_fleet
 from deploy.errors import EvidenceMissing, InvalidInput
-from deploy.fleet import each_target
+from deploy.fleet.each import each_target
+from deploy.host.remote import connect
 from deploy.ledger import Kind, Outcome, Release, line_to_append, parse_ledger
-from deploy.remote import connect
 
 
 def pinned_digest(tag: str) -> str | None:

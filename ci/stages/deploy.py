@@ -6,14 +6,14 @@ import os
 
 from ci.errors import CiError
 from ci.stages.context import StageContext
+from deploy.cli.fleet_views import run_line
 from deploy.config import Fleet, load_fleet
 from deploy.deployer import Deployer
 from deploy.errors import DeployError
 from deploy.evidence import check_evidence
-from deploy.fleet import FleetRelease, HostOutcome
-from deploy.fleet_views import run_line
+from deploy.fleet.release import FleetRelease, HostOutcome
+from deploy.host.remote import connect
 from deploy.ledger import Outcome
-from deploy.remote import connect
 
 
 async def run(ctx: StageContext) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from deploy import commands as cmd
 from deploy.errors import HealthCheckFailed, InitRefused
-from deploy.health import wait_healthy
+from deploy.host.health import wait_healthy
+from deploy.host.session import HostSession
 from deploy.layout import (
     LAYOUT_FILE,
     SERVICE,
@@ -32,9 +32,6 @@ from deploy.proxy import (
     site_config,
 )
 
-if TYPE_CHECKING:
-    from deploy.deployer import Deployer
-
 ASIDE = f"{cmd.STATE_DIR}/recreate"  # the guide's files, kept to go back by hand
 OVERRIDES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yml",
              "docker-compose.override.yaml")  # fmt: skip
@@ -44,7 +41,7 @@ FIRST = "blue"
 class Adoption:
     """Turns one app folder into blue-green; every change is reported in `changes`."""
 
-    def __init__(self, deployer: Deployer) -> None:
+    def __init__(self, deployer: HostSession) -> None:
         self.host = deployer
         self.changes: list[str] = []
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import anyio
 
 from deploy import commands as cmd
 from deploy.errors import HealthCheckFailed, PreflightFailed, ProxyRejected
-from deploy.health import probe_port, wait_healthy
+from deploy.host import pulling
+from deploy.host.health import probe_port, wait_healthy
+from deploy.host.session import HostSession
 from deploy.layout import LAYOUT_FILE, colour_service, layout_ports, ports_differ, tag_variable
 from deploy.ledger import Kind, Outcome, Release
 from deploy.proxy import (
@@ -26,10 +27,7 @@ from deploy.proxy import (
     parse_live_colour,
     watch_verdict,
 )
-from deploy.strategies import ColourState, Layout
-
-if TYPE_CHECKING:
-    from deploy.deployer import Deployer
+from deploy.strategies.base import ColourState, Layout
 
 DEGRADED_STOP_TIMEOUT = 2  # seconds a colour that failed its check or watch gets to stop
 WATCH_INTERVAL = 0.5
@@ -40,7 +38,7 @@ class BlueGreen:
 
     name = "blue-green"
 
-    def __init__(self, deployer: Deployer) -> None:
+    def __init__(self, deployer: HostSession) -> None:
         self.host = deployer
         self.policy = WatchPolicy()
         self._proxy_id: str | None = None
@@ -193,7 +191,7 @@ class BlueGreen:
         (it works with the registry unreachable)."""
         host = self.host
         pull = cmd.compose_pull(host.tool, host.path, record.tag, service, variable)
-        return await host.pull_unless_present(record, phases, pull)
+        return await pulling.pull_unless_present(host, record, phases, pull)
 
     async def start_and_check(
         self, colour: str, image: str, phases: dict[str, float]
@@ -224,7 +222,7 @@ class BlueGreen:
         colour = record.colour or "?"
         host.say(f"{record.tag} did not become healthy on {colour}: {detail}")
         state = (await self.states()).get(colour_service(colour))
-        tail = await host.failure_log(state.container_id if state else None)
+        tail = await pulling.failure_log(host, state.container_id if state else None)
         await host.runner.run(
             cmd.compose_remove(host.tool, host.path, colour_service(colour)), check=False)
         still = (f"{record.previous_tag} still serves on {serving}" if serving
@@ -327,7 +325,7 @@ class BlueGreen:
         back = host.clock() - mark
         message = f"degraded during the watch: {reason}; switched back to {old} in {back:.2f}s"
         state = (await self.states()).get(colour_service(record.colour or "?"))
-        tail = await host.failure_log(state.container_id if state else None)
+        tail = await pulling.failure_log(host, state.container_id if state else None)
         await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
                                   log_tail=tail))  # fmt: skip
         previous = record.previous_tag or "?"

@@ -4,7 +4,6 @@ from the proxy's own access log; a breach sends the weight back to 0 and removes
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import anyio
 
@@ -19,6 +18,7 @@ from deploy.canary_policy import (
     parse_steps,
 )
 from deploy.errors import CanaryAborted, PreflightFailed, ProxyRejected
+from deploy.host.session import HostSession
 from deploy.layout import colour_service
 from deploy.ledger import Kind, Outcome, Release
 from deploy.proxy import (
@@ -30,11 +30,8 @@ from deploy.proxy import (
     parse_weights,
     weighted_upstream,
 )
-from deploy.strategies import CanaryView, Layout
+from deploy.strategies.base import CanaryView, Layout
 from deploy.strategies.bluegreen import BlueGreen
-
-if TYPE_CHECKING:
-    from deploy.deployer import Deployer
 
 STATE_FILE = f"{cmd.STATE_DIR}/canary.json"
 JUDGE_INTERVAL = 0.5
@@ -45,7 +42,7 @@ class Canary(BlueGreen):
 
     name = "canary"
 
-    def __init__(self, deployer: Deployer) -> None:
+    def __init__(self, deployer: HostSession) -> None:
         super().__init__(deployer)
         self.limits = deployer.target.canary.thresholds
 

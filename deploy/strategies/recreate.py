@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from deploy import commands as cmd
 from deploy.errors import HealthCheckFailed
-from deploy.health import Probe, Verdict, wait_healthy
+from deploy.host import pulling
+from deploy.host.health import Probe, Verdict, wait_healthy
+from deploy.host.session import HostSession
 from deploy.ledger import Kind, Outcome, Release
-from deploy.strategies import Layout
-
-if TYPE_CHECKING:
-    from deploy.deployer import Deployer
+from deploy.strategies.base import Layout
 
 UNHEALTHY_STOP_TIMEOUT = 2  # seconds a release that failed its health check gets to stop
 
@@ -22,7 +20,7 @@ class Recreate:
 
     name = "recreate"
 
-    def __init__(self, deployer: Deployer) -> None:
+    def __init__(self, deployer: HostSession) -> None:
         self.host = deployer
 
     async def serving_container(self) -> str | None:
@@ -61,7 +59,8 @@ class Recreate:
         host = self.host
         image = await host.resolve_image(tag)
         phases: dict[str, float] = {}
-        record = await host.pull_unless_present(host.started(kind, tag, image, previous), phases)
+        started = host.started(kind, tag, image, previous)
+        record = await pulling.pull_unless_present(host, started, phases)
         verdict = await self.switch_and_check(tag, image, phases)
         if verdict.healthy:
             done = host.finish(record, Outcome.HEALTHY, f"{tag} is healthy", phases)
@@ -70,7 +69,7 @@ class Recreate:
             return done
         message = f"{tag} did not become healthy: {verdict.last.detail}"
         host.say(message)
-        tail = await host.failure_log(await self.any_container())
+        tail = await pulling.failure_log(host, await self.any_container())
         await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
                                   log_tail=tail))  # fmt: skip
         raise HealthCheckFailed(await self._recover(previous, message))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from deploy.ledger import Release, parse_ledger
 from tests.integration.deploy_helpers import served_version, target_environ
 from tests.rig.apppath import AppPath

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from deploy.ledger import Outcome
 from tests.integration.bluegreen_helpers import (
     EventStream,

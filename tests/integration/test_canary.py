@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from deploy.ledger import Kind, Outcome
 from deploy.proxy import colour_numbers
 from tests.integration.bluegreen_helpers import Traffic, bg_environ, history_on_host

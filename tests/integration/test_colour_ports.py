@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from tests.integration.bluegreen_helpers import Traffic, bg_environ, outcomes, public_version
 from tests.rig.apppath import AppPath
 from tests.rig.proxy import LabImages

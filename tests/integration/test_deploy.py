@@ -11,11 +11,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from deploy.deployer import Deployer, Status
 from deploy.errors import ConnectionFailed, HealthCheckFailed, LockHeld, PullFailed
+from deploy.host.remote import connect
 from deploy.ledger import Kind, Lock, Outcome, Release, parse_ledger
-from deploy.remote import connect
 from tests.integration.deploy_helpers import (
     cuttable_proxy,
     make_target,

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from deploy.deployer import Deployer
-from deploy.remote import connect
+from deploy.host.remote import connect
 from tests.integration.bluegreen_helpers import bg_environ, public_version
 from tests.integration.deploy_helpers import make_target, served_version, target_environ
 from tests.integration.test_deploy import deploy, history_on_host, outcomes

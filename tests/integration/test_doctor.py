@@ -12,13 +12,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from deploy.config import Target
 from deploy.deployer import Deployer
-from deploy.diagnose import diagnose
-from deploy.doctor import HostReport, Level
+from deploy.doctor.checks import HostReport, Level
+from deploy.doctor.runner import diagnose
+from deploy.host.remote import connect
 from deploy.ledger import Lock
-from deploy.remote import connect
 from tests.integration.deploy_helpers import make_target, target_environ
 from tests.rig.apppath import AppPath
 from tests.rig.images import BuildAppImage

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from deploy.ledger import Kind
 from tests.integration.deploy_helpers import CuttableProxy, cuttable_proxy, target_environ
 from tests.integration.fleet_helpers import (

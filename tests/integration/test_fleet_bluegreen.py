@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from tests.integration.bluegreen_helpers import (
     Traffic,
     bg_environ,

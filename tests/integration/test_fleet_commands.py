@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from deploy.ledger import LockEvent, read_ledger
 from tests.integration.deploy_helpers import target_environ
 from tests.rig.apppath import AppPath

@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from deploy.__main__ import main
+from deploy.cli.main import main
 from deploy.errors import HealthCheckFailed, LockHeld
 from deploy.ledger import Kind, Lock, Outcome, Release, parse_lock, read_ledger
 from tests.integration.deploy_helpers import served_version, target_environ

@@ -178,7 +178,7 @@ def test_the_step_summary_line_names_numbers_bounds_and_report() -> None:
 
 def test_the_pipeline_and_deployer_never_import_locust() -> None:
     """Locust gevent-patches whatever imports it: only `python -m loadtest` may."""
-    code = ("import sys, ci.main, ci.runner, ci.stages, deploy.__main__\n"
+    code = ("import sys, ci.main, ci.runner, ci.stages, deploy.cli.main\n"
             "print(sorted(m for m in ('locust', 'gevent') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[2], timeout=60, check=True)

@@ -7,8 +7,8 @@ import io
 import pytest
 from rich.console import Console
 
-from deploy.__main__ import build_parser, main, show_canary
-from deploy.strategies import CanaryView
+from deploy.cli.main import build_parser, main, show_canary
+from deploy.strategies.base import CanaryView
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deploy.commands import COMPOSE_V1, COMPOSE_V2, shell_line
-from deploy.doctor import (
+from deploy.doctor.checks import (
     CHECKS,
     Finding,
     HostReport,
@@ -20,8 +20,8 @@ from deploy.doctor import (
     registry_probe,
     report_json,
 )
-from deploy.doctor_state import GIB, clock_verdict, disk_verdict, lock_verdict
-from deploy.doctor_verdicts import (
+from deploy.doctor.state import GIB, clock_verdict, disk_verdict, lock_verdict
+from deploy.doctor.verdicts import (
     Facts,
     Output,
     compose_verdict,
@@ -254,8 +254,8 @@ def test_exit_code_and_json_schema() -> None:
 def test_pure_modules_import_neither_ssh_nor_http() -> None:
     """config, commands, ledger and the doctor's checks and verdicts stay pure."""
     code = (
-        "import sys, deploy.config, deploy.commands, deploy.ledger, deploy.doctor, "
-        "deploy.doctor_verdicts, deploy.doctor_state\n"
+        "import sys, deploy.config, deploy.commands, deploy.ledger, deploy.doctor.checks, "
+        "deploy.doctor.verdicts, deploy.doctor.state\n"
         "print(sorted(m for m in ('asyncssh', 'httpx', 'dagger', 'anyio') if m in sys.modules))"
     )
     done = subprocess.run(

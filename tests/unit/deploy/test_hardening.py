@@ -11,14 +11,14 @@ import asyncssh
 import pytest
 
 from deploy import commands as cmd
-from deploy.__main__ import build_parser
+from deploy.cli.main import build_parser
+from deploy.cli.views import RESULT_SCHEMA, HealthProgress, history_table, result_json
 from deploy.config import load_target
 from deploy.errors import ConfigError, InvalidInput
-from deploy.health import Probe, Progress, passes_in_a_row
+from deploy.host.health import Probe, Progress, passes_in_a_row
+from deploy.host.pinning import judge_pin, split_pin
+from deploy.host.remote import kept_mode
 from deploy.ledger import Kind, Outcome, Release, parse_ledger
-from deploy.pinning import judge_pin, split_pin
-from deploy.remote import kept_mode
-from deploy.views import RESULT_SCHEMA, HealthProgress, history_table, result_json
 from tests.unit.deploy.test_config import GOOD
 
 V1 = "sha256:" + "1" * 64
@@ -184,7 +184,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_json_reports_a_refusal_before_any_connection(capsys: pytest.CaptureFixture[str]) -> None:
-    from deploy.__main__ import main
+    from deploy.cli.main import main
 
     assert main(["staging", "lock", "--json"], {**GOOD, "STAGING_SERVICE": "Bad"}) == 2
     result = json.loads(capsys.readouterr().out)

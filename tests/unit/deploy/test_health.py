@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from app.main import create_app
 from app.settings import Settings
-from deploy.health import judge, probe
+from deploy.host.health import judge, probe
 
 
 def client_for(commit: str) -> httpx.AsyncClient:

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deploy.errors import InvalidInput
+from deploy.host.lock import heartbeat_interval
 from deploy.ledger import (
     Lock,
     LockEvent,
@@ -18,7 +19,6 @@ from deploy.ledger import (
     read_ledger,
     rollback_target,
 )
-from deploy.locking import heartbeat_interval
 from tests.unit.deploy.test_ledger import release
 
 

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from deploy import commands as cmd
-from deploy.doctor_verdicts import Facts, Judgement, Output, failed, passed, warned
+from deploy.doctor.verdicts import Facts, Judgement, Output, failed, passed, warned
 from deploy.ledger import parse_lock
 
 GIB = 1024**3

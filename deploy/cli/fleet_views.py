@@ -9,10 +9,11 @@ from typing import Any
 
 from rich.table import Table
 
+from deploy.cli.views import RESULT_SCHEMA, lock_json, release_json, result_json
 from deploy.deployer import Status
-from deploy.fleet import Answer, HostOutcome, HostRun
+from deploy.fleet.each import Answer
+from deploy.fleet.release import HostOutcome, HostRun
 from deploy.ledger import Entry, Lock, Release
-from deploy.views import RESULT_SCHEMA, lock_json, release_json, result_json
 
 HEALTH_WORDS = {True: "healthy", False: "NOT healthy", None: "health unknown"}
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.status import Status as Spinner
 from rich.table import Table
 
-from deploy.health import Progress
+from deploy.host.health import Progress
 from deploy.ledger import Entry, Lock, LockEvent, Release
 
 RESULT_SCHEMA = 1  # bump when a field of result_json changes meaning or goes away

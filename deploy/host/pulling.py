@@ -7,12 +7,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from deploy import commands as cmd
-from deploy.errors import InvalidInput, PullFailed
+from deploy.errors import InvalidInput, PullFailed, RemoteCommandFailed
+from deploy.host.pinning import check_pin
 from deploy.ledger import Kind, Outcome, Release
-from deploy.pinning import check_pin
 
 if TYPE_CHECKING:
-    from deploy.deployer import Deployer
+    from deploy.host.session import HostSession
 
 FAILURE_LOG_LINES = 20  # lines of a failed release's log shown to the user
 LEDGER_LOG_LINES = 8  # of those, the lines kept in its ledger record
@@ -24,7 +24,7 @@ def split_digest(image: str) -> str | None:
 
 
 async def pull_unless_present(
-    host: Deployer, record: Release, phases: dict[str, float], command: cmd.Command | None = None
+    host: HostSession, record: Release, phases: dict[str, float], command: cmd.Command | None = None
 ) -> Release:
     """Pull a deploy's image; a rollback to an image still on the host skips the pull
     (it works with the registry unreachable), and so does an image a fleet pulled first."""
@@ -40,13 +40,35 @@ async def pull_unless_present(
             record = replace(record, digest=await host.digest(record.image))
             await host.record(record)
             return record
-    return await host.pull(record, phases, command)
+    return await pull(host, record, phases, command)
 
 
-async def pull_first(host: Deployer, tag: str, running: str | None) -> str | None:
-    """A fleet's first phase on one host: pull the image `tag` names and check its pin,
-    changing nothing that runs; its digest. A failure is recorded on this host."""
-    image = await host.strategy.image_for(tag)
+async def pull(
+    host: HostSession, record: Release, phases: dict[str, float], command: cmd.Command | None = None
+) -> Release:
+    """Pull the record's image (nothing changes on failure); record the digest."""
+    previous = record.previous_tag
+    host.say(f"pulling {record.image}")
+    mark = host.clock()
+    try:
+        await host.runner.run(command or cmd.compose_pull(
+            host.tool, host.path, record.tag, host.target.service))
+    except RemoteCommandFailed as error:
+        failed = host.finish(record, Outcome.PULL_FAILED, f"pull failed: {error}", phases)
+        await host.record(failed)
+        raise PullFailed(
+            f"Could not pull {record.image}; nothing was changed, {previous or 'nothing'} "
+            f"still runs. {error}"
+        ) from error
+    phases["pull"] = host.clock() - mark
+    record = await checked_pin(host, record, phases)
+    await host.record(record)
+    return record
+
+
+async def pull_first(host: HostSession, tag: str, image: str, running: str | None) -> str | None:
+    """A fleet's first phase on one host: pull `image` (what `tag` names there) and check its
+    pin, changing nothing that runs; its digest. A failure is recorded on this host."""
     host.say(f"pulling {image}")
     record = host.started(Kind.DEPLOY, tag, image, running)
     done = await host.runner.run(cmd.Command(("docker", "pull", image)), check=False)
@@ -60,7 +82,7 @@ async def pull_first(host: Deployer, tag: str, running: str | None) -> str | Non
     return pinned.digest
 
 
-async def checked_pin(host: Deployer, record: Release, phases: dict[str, float]) -> Release:
+async def checked_pin(host: HostSession, record: Release, phases: dict[str, float]) -> Release:
     """The pulled record with its digest; a pin the registry's tag contradicts is refused
     (recorded, nothing changed); a pin the registry cannot confirm is kept, with a warning."""
     try:
@@ -76,7 +98,7 @@ async def checked_pin(host: Deployer, record: Release, phases: dict[str, float])
     return replace(record, digest=digest)
 
 
-async def failure_log(host: Deployer, container_id: str | None) -> tuple[str, ...]:
+async def failure_log(host: HostSession, container_id: str | None) -> tuple[str, ...]:
     """Show the last lines of a failed release's container log; a shorter tail for the
     ledger. Never the container's environment."""
     if not container_id:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
 
 import anyio
 
 from deploy.config import Fleet, Target
-from deploy.deployer import Deployer, tag_of
+from deploy.deployer import Deployer
 from deploy.errors import ConnectionFailed, DeployError
+from deploy.fleet.each import host_deployer
+from deploy.host.pulling import pull_first
+from deploy.host.remote import Runner, connect
+from deploy.host.session import tag_of
 from deploy.ledger import Kind, Lock, Release
-from deploy.pulling import pull_first
-from deploy.remote import Runner, connect
 
-T = TypeVar("T")
 RECOVERY_ATTEMPTS = 3  # reconnections tried for a host whose connection dropped mid-switch
 RECOVERY_PAUSE = 2.0  # seconds before each (the switch goes on on the host meanwhile)
 
@@ -143,7 +143,8 @@ class FleetRelease:
                     return await settle(deployer, host)  # unchanged: say what runs there
                 if self.note is not None:  # an evidence override, recorded on every host
                     await deployer.record(self.note)
-                host.digest = await pull_first(deployer, self.tag, host.previous)
+                image = await deployer.strategy.image_for(self.tag)
+                host.digest = await pull_first(deployer, self.tag, image, host.previous)
                 if not await self.meet(host, pulled):
                     return await settle(deployer, host)
                 await self.switch(deployer, host)
@@ -247,55 +248,9 @@ class FleetRelease:
             return error
 
 
-def host_deployer(runner: Runner, target: Target, who: str, say: Callable[[str], None]) -> Deployer:
-    """A Deployer whose every line names its host."""
-    return Deployer(runner, target, who=who, say=lambda line: say(f"{target.label}: {line}"))
-
-
 async def settle(deployer: Deployer, host: HostRun) -> None:
     """Read what runs on the host now, its digest, and one health probe."""
     image = await deployer.running_image()
     host.running = tag_of(image) if image else None
     host.digest = await deployer.digest(image) if image else None
     host.healthy = (await deployer.quick_health())[0] if image else None
-
-
-@dataclass(frozen=True, slots=True)
-class Answer(Generic[T]):
-    """One host's answer to a command run on every host: a value, or why not."""
-
-    target: Target
-    value: T | None
-    error: str | None = None
-    failure: DeployError | None = None  # the error itself, for a caller that raises it
-
-
-async def each_target(
-    fleet: Fleet, action: Callable[[Target], Awaitable[T]]
-) -> list[Answer[T]]:
-    """Run `action` for every host at once; each host's answer (or DeployError), in order."""
-    answers: list[Answer[T]] = [Answer(target, None, "not run") for target in fleet.targets]
-
-    async def one(index: int, target: Target) -> None:
-        try:
-            answers[index] = Answer(target, await action(target))
-        except DeployError as error:
-            answers[index] = Answer(target, None, str(error), error)
-
-    async with anyio.create_task_group() as group:
-        for index, target in enumerate(fleet.targets):
-            group.start_soon(one, index, target)
-    return answers
-
-
-async def on_every_host(
-    fleet: Fleet, make: Callable[[Runner, Target], Deployer],
-    action: Callable[[Deployer], Awaitable[T]],
-) -> list[Answer[T]]:
-    """Run `action` with a Deployer on every host at once; each host's answer, in order."""
-
-    async def connected(target: Target) -> T:
-        async with connect(target) as runner:
-            return await action(make(runner, target))
-
-    return await each_target(fleet, connected)

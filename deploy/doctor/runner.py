@@ -14,7 +14,7 @@ from rich.text import Text
 
 from deploy.commands import Command
 from deploy.config import Fleet, Target
-from deploy.doctor import (
+from deploy.doctor.checks import (
     CHECKS,
     HEALTH,
     SSH,
@@ -28,11 +28,11 @@ from deploy.doctor import (
     report_json,
     skipped,
 )
-from deploy.doctor_verdicts import Facts, Output, health_verdict, ssh_verdict
+from deploy.doctor.verdicts import Facts, Output, health_verdict, ssh_verdict
 from deploy.errors import ConnectionFailed
-from deploy.fleet import each_target
-from deploy.health import wait_healthy
-from deploy.remote import Runner, connect
+from deploy.fleet.each import each_target
+from deploy.host.health import wait_healthy
+from deploy.host.remote import Runner, connect
 
 STYLE = {Level.PASS: "green", Level.WARN: "yellow", Level.FAIL: "bold red", Level.SKIP: "dim"}
 

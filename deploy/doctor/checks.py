@@ -9,8 +9,8 @@ from typing import Any
 
 from deploy import commands as cmd
 from deploy.commands import Command
-from deploy.doctor_state import clock_verdict, disk_verdict, lock_verdict
-from deploy.doctor_verdicts import (
+from deploy.doctor.state import clock_verdict, disk_verdict, lock_verdict
+from deploy.doctor.verdicts import (
     Facts,
     Judgement,
     Output,

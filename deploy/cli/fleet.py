@@ -9,12 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from deploy.config import Fleet, Target
-from deploy.deployer import Deployer, now_iso
-from deploy.errors import InvalidInput
-from deploy.evidence import Override, check_evidence, override_record
-from deploy.fleet import Answer, FleetRelease, HostOutcome, host_deployer, on_every_host
-from deploy.fleet_views import (
+from deploy.cli.fleet_views import (
     answers_json,
     drift_line,
     fleet_result_json,
@@ -24,9 +19,16 @@ from deploy.fleet_views import (
     status_json,
     status_table,
 )
+from deploy.cli.views import history_table
+from deploy.config import Fleet, Target
+from deploy.deployer import Deployer
+from deploy.errors import InvalidInput
+from deploy.evidence import Override, check_evidence, override_record
+from deploy.fleet.each import Answer, host_deployer, on_every_host
+from deploy.fleet.release import FleetRelease, HostOutcome
+from deploy.host.remote import Runner
+from deploy.host.session import now_iso
 from deploy.ledger import Entry, Release, last_healthy, newest
-from deploy.remote import Runner
-from deploy.views import history_table
 
 EXIT_OK, EXIT_FAILED = 0, 1
 

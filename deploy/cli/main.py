@@ -1,0 +1,287 @@
+"""CLI: python -m deploy ENV COMMAND (init, up, promote, abort, status, history, rollback, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict
+from functools import partial
+from importlib import metadata
+from typing import Any
+
+import anyio
+from rich.console import Console
+
+from deploy.cli.fleet import execute_fleet
+from deploy.cli.views import (
+    RESULT_SCHEMA,
+    HealthProgress,
+    fields_table,
+    history_table,
+    release_json,
+    result_json,
+)
+from deploy.config import Fleet, Target, check_tag, load_fleet
+from deploy.deployer import Deployer, Status
+from deploy.doctor.runner import doctor
+from deploy.errors import ConfigError, DeployError, InvalidInput
+from deploy.evidence import Override, check_evidence, override_record
+from deploy.host.remote import connect
+from deploy.host.session import now_iso
+from deploy.ledger import Entry, Outcome, newest
+from deploy.strategies.base import CanaryView
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C (the shell's 128 + SIGINT)
+
+
+JSON_HELP = f"print one JSON object (schema {RESULT_SCHEMA}, see the README) on stdout"
+
+
+def build_parser(prog: str = "python -m deploy") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("environment", help="staging, production, ... (reads <ENV>_* variables)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("init", help="turn the app folder into blue-green (idempotent)")
+    up = commands.add_parser("up", aliases=["deploy"], help="deploy an image tag")
+    up.add_argument("tag", help="image tag, optionally pinned: TAG@sha256:<digest>")
+    up.add_argument("--json", action="store_true", help=JSON_HELP)
+    up.add_argument("--force", action="store_true",
+                    help="deploy without the evidence this environment asks for (needs --reason)")
+    up.add_argument("--reason", help="why the evidence is overridden (recorded in the ledger)")
+    commands.add_parser("promote", help="continue a paused canary to its next step")
+    commands.add_parser("abort", help="remove a paused canary; the stable colour serves alone")
+    status = commands.add_parser("status", help="what runs now, its digest and health")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.add_argument("--no-probe", action="store_true", help="skip the health probe")
+    history = commands.add_parser("history", help="release history on the host")
+    history.add_argument("--json", action="store_true", help="print the records as a JSON list")
+    history.add_argument("--limit", type=int, default=20,
+                         help="show the last N attempts (default 20)")
+    rollback = commands.add_parser("rollback", help="go back to an earlier healthy release")
+    rollback.add_argument("--to", help="tag to return to (default: the last other that passed)")
+    rollback.add_argument("--json", action="store_true", help=JSON_HELP)
+    lock = commands.add_parser("lock", help="hold the deploy lock (maintenance)")
+    lock.add_argument("--reason", default="held by hand",
+                      help="why, shown to whoever finds the host locked")
+    lock.add_argument("--json", action="store_true", help=JSON_HELP)
+    unlock = commands.add_parser("unlock", help="remove the deploy lock, whoever holds it")
+    unlock.add_argument("--json", action="store_true", help=JSON_HELP)
+    logs = commands.add_parser("logs", help="the running release's container log")
+    logs.add_argument("--lines", type=int, default=100,
+                      help="how many of the last lines to show (default 100)")
+    logs.add_argument("--follow", action="store_true",
+                      help="keep printing new lines until Ctrl-C")
+    doctor_command = commands.add_parser("doctor", help="check the host, changing nothing")
+    doctor_command.add_argument("--json", action="store_true",
+                                help="print the checks as JSON (schema 1)")
+    return parser
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("shipyard")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def who_deploys(environ: Mapping[str, str]) -> str:
+    if environ.get("DEPLOY_ACTOR"):
+        return environ["DEPLOY_ACTOR"]
+    if environ.get("GITHUB_ACTOR"):
+        run = environ.get("GITHUB_RUN_ID", "?")
+        return f"github:{environ['GITHUB_ACTOR']} (run {run})"
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+async def execute(
+    args: argparse.Namespace, target: Target, who: str, out: Console, err: Console,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    for tag in (getattr(args, "tag", None), getattr(args, "to", None)):
+        if tag is not None:
+            check_tag(tag)  # refused before any SSH connection
+    override = Override(args.reason or "") if getattr(args, "force", False) else None
+    missing = []
+    if args.command in ("up", "deploy"):
+        missing = await check_evidence(target, args.tag, environ, override)
+    limit: int = getattr(args, "limit", 0)
+    newest([], limit)  # a negative --limit is refused before any SSH connection
+    async with connect(target) as runner:
+        deployer = Deployer(runner, target, who=who, say=lambda line: err.print(f"· {line}"),
+                            progress=HealthProgress(err))  # fmt: skip
+        if getattr(args, "json", False) and args.command not in ("status", "history"):
+            return await execute_json(args, deployer, target, out)
+        if args.command == "init":
+            for change in await deployer.init():
+                out.print(f"{target.environment}: {change}")
+        elif args.command in ("up", "deploy"):
+            note = None
+            if missing and override is not None:
+                note = override_record(args.tag, missing, override, who, now_iso())
+                err.print(f"· evidence overridden ({override.reason}): {'; '.join(missing)}")
+            release = await deployer.deploy(args.tag, note=note)
+            if release.outcome is Outcome.PAUSED:
+                out.print(f"{target.environment}: {release.message}")
+                return EXIT_OK
+            out.print(f"{target.environment}: {release.tag} is running and healthy "
+                      f"({release.digest or 'digest unknown'})")
+        elif args.command == "rollback":
+            release = await deployer.rollback(args.to)
+            out.print(f"{target.environment}: rolled back to {release.tag}; healthy")
+        elif args.command == "promote":
+            release = await deployer.promote()
+            out.print(f"{target.environment}: {release.message}")
+        elif args.command == "abort":
+            out.print(f"{target.environment}: {await deployer.abort()}")
+        elif args.command == "status":
+            show_status(await deployer.status(probe=not args.no_probe), args.json, out)
+        elif args.command == "history":
+            show_history(newest(list((await deployer.ledger()).entries), limit), args.json, out)
+        elif args.command == "logs":
+            await deployer.logs(args.lines, args.follow, lambda line: out.out(line))
+        elif args.command == "lock":
+            held = await deployer.lock(args.reason)
+            out.print(f"{target.environment}: locked by {held.owner} ({held.reason})")
+        else:
+            removed = await deployer.unlock()
+            was = f" (was {removed.owner})" if removed else ""
+            out.print(f"{target.environment}: unlocked{was}")
+    return EXIT_OK
+
+
+async def execute_any(
+    args: argparse.Namespace, fleet: Fleet, who: str, out: Console, err: Console,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    """Several hosts (`<ENV>_HOSTS`) are reported per host; one host (`<ENV>_HOST`) as ever."""
+    if fleet.several and args.command not in ("promote", "abort"):
+        for tag in (getattr(args, "tag", None), getattr(args, "to", None)):
+            if tag is not None:
+                check_tag(tag)  # refused before any SSH connection
+        return await execute_fleet(args, fleet, who, out, err, environ)
+    return await execute(args, fleet.targets[0], who, out, err, environ)
+
+
+async def execute_json(
+    args: argparse.Namespace, deployer: Deployer, target: Target, out: Console
+) -> int:
+    """up, rollback, lock and unlock with --json: one result object on stdout."""
+    command = "up" if args.command == "deploy" else args.command
+    release, lock = None, None
+    if command == "up":
+        release = await deployer.deploy(args.tag)
+    elif command == "rollback":
+        release = await deployer.rollback(args.to)
+    elif command == "lock":
+        lock = await deployer.lock(args.reason)
+    else:
+        lock = await deployer.unlock()
+    data = result_json(command, target.environment, ok=True, release=release, lock=lock)
+    out.print_json(json.dumps(data))
+    return EXIT_OK
+
+
+def show_status(status: Status, as_json: bool, out: Console) -> None:
+    if as_json:
+        data: dict[str, Any] = asdict(status)
+        data["last_release"] = release_json(status.last_release)
+        out.print_json(json.dumps(data))
+        return
+    health = {True: "healthy", False: "UNHEALTHY", None: "not probed"}[status.healthy]
+    out.print(f"{status.environment}: {status.tag or 'nothing running'} — {health}")
+    rows = [("image", status.image or "-"), ("digest", status.digest or "-")]
+    if status.lock:
+        rows.append(("locked", f"by {status.lock.owner} ({status.lock.reason})"))
+    if status.last_release:
+        last = status.last_release
+        rows.append(("last", f"{last.kind} {last.tag} → {last.outcome} at {last.started_at}"))
+    if status.unsettled:
+        rows.append(("note", f"{len(status.unsettled)} interrupted attempt(s) not yet recorded; "
+                     "the next up, rollback or init records them"))
+    out.print(fields_table(rows))
+    if status.strategy != "recreate":
+        show_layout(status, out)
+
+
+def show_layout(status: Status, out: Console) -> None:
+    layout = status.layout
+    out.print(f"  strategy: {status.strategy}; proxy {layout.proxy}; "
+              f"serving: {layout.serving_colour or 'nothing'}")
+    for colour in layout.colours:
+        mark = "→" if colour.serving else " "
+        out.print(f"  {mark} {colour.colour:<5} {colour.tag or '-':<24} {colour.state:<8} "
+                  f"{colour.digest or '-'}")
+    for warning in layout.warnings:
+        out.print(f"  warning: {warning}")
+    if layout.canary:
+        show_canary(layout.canary, out)
+
+
+def show_canary(canary: CanaryView, out: Console) -> None:
+    state = "paused (promote or abort)" if canary.paused else "in progress"
+    weights = ", ".join(f"{colour} {weight} %" for colour, weight in canary.weights.items())
+    out.print(f"  canary: step {canary.step}/{canary.steps}, {canary.description}; {state}")
+    out.print(f"  weights: {weights}")
+    for colour, numbers in canary.numbers.items():
+        out.print(f"    {colour:<5} {numbers} since the step began")
+
+
+def show_history(history: list[Entry], as_json: bool, out: Console) -> None:
+    if as_json:
+        out.print_json(json.dumps([json.loads(entry.to_line()) for entry in history]))
+        return
+    out.print(history_table(history))
+
+
+def main(
+    argv: list[str] | None = None, environ: Mapping[str, str] | None = None,
+    prog: str = "python -m deploy",
+) -> int:
+    args = build_parser(prog).parse_args(argv)
+    out = Console(highlight=False, soft_wrap=True, markup=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+    environ = os.environ if environ is None else environ
+    try:
+        fleet = load_fleet(args.environment, environ)
+    except (ConfigError, InvalidInput) as error:
+        err.print(f"error: {error}")
+        json_failure(args, args.environment, error, out)
+        return EXIT_USAGE
+    target = fleet.targets[0]
+    if args.command == "doctor":
+        return doctor(fleet, args.json, out)
+    try:
+        return anyio.run(partial(execute_any, environ=environ), args, fleet,
+                         who_deploys(environ), out, err)  # fmt: skip
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+    except DeployError as error:
+        err.print(f"error: {error}")
+        json_failure(args, target.environment, error, out)
+        return EXIT_USAGE if isinstance(error, InvalidInput) else EXIT_FAILED
+
+
+def json_failure(
+    args: argparse.Namespace, environment: str, error: Exception, out: Console
+) -> None:
+    """With --json, a failure is a result object too (ok false, the error)."""
+    if getattr(args, "json", False) and args.command not in ("status", "history"):
+        command = "up" if args.command == "deploy" else args.command
+        out.print_json(json.dumps(result_json(command, environment, ok=False, error=str(error))))
+
+
+def run() -> None:
+    """Console-script entry point: help and errors name the command typed."""
+    sys.exit(main(prog=os.path.basename(sys.argv[0]) or "shipyard-deploy"))
+
+
+if __name__ == "__main__":
+    run()

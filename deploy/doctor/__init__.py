@@ -1,0 +1,1 @@
+"""doctor: checks as data, pure verdicts, one runner."""

@@ -1,0 +1,1 @@
+"""Several hosts: all or nothing, and an action on every host at once."""

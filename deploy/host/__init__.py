@@ -1,0 +1,1 @@
+"""The one place that talks to a host: SSH, its ledger file, its lock, health probes, pulls."""

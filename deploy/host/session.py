@@ -1,0 +1,166 @@
+"""HostSession: the narrow interface strategies use to act on one host (its app folder,
+ledger, .env, images and pulls) through a Runner; it knows no strategy and no lock."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from deploy import commands as cmd
+from deploy.config import Target
+from deploy.errors import PreflightFailed
+from deploy.host.health import Progress
+from deploy.host.remote import Runner
+from deploy.ledger import Kind, Ledger, Outcome, Release, line_to_append, read_ledger
+
+
+def tag_of(image: str) -> str | None:
+    """`reg:5000/owner/app:v1@sha256:..` → `v1@sha256:..`; None without a tag."""
+    last = image.rsplit("/", 1)[-1]
+    name, at, digest = last.partition("@")
+    if ":" not in name:
+        return None
+    return name.split(":", 1)[1] + (at + digest if at else "")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class HostSession:
+    """One host's app folder through a Runner: what every strategy needs, and nothing more."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        target: Target,
+        *,
+        who: str,
+        say: Callable[[str], None] = lambda _: None,
+        clock: Callable[[], float] = time.time,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.progress = progress  # where a long health wait is shown
+        self.target = target
+        self.who = who
+        self.say = say
+        self.clock = clock
+        self.path = target.app_path
+        self.warned: set[str] = set()
+        self.pulled: dict[str, str | None] = {}  # image → digest, pulled before the switch
+        self.images: dict[tuple[str, str, str], str] = {}  # (tag, variable, service) → image
+        self.tool: tuple[str, ...] = cmd.COMPOSE_V2
+
+    async def prepare(self) -> None:
+        """Check the app path and compose file; pick the compose tool."""
+        done = await self.runner.run(cmd.preflight(self.path), check=False)
+        if not done.ok:
+            raise PreflightFailed(
+                f"{self.path} on {self.target.host} is not a directory with a compose file "
+                f"(one of {', '.join(cmd.COMPOSE_FILES)}): create it, or fix "
+                f"{self.target.prefix}_APP_PATH."
+            )
+        self.tool = await self.pick_compose()
+
+    async def pick_compose(self) -> tuple[str, ...]:
+        choices: dict[str, list[tuple[str, ...]]] = {
+            "v2": [cmd.COMPOSE_V2], "v1": [cmd.COMPOSE_V1], "auto": [cmd.COMPOSE_V2, cmd.COMPOSE_V1]
+        }
+        wanted = choices[self.target.compose]
+        for tool in wanted:
+            if (await self.runner.run(cmd.compose_version(tool), check=False)).ok:
+                return tool
+        raise PreflightFailed(
+            f"Neither `docker compose` nor `docker-compose` works on {self.target.host}: "
+            "install Docker Compose there."
+        )
+
+    async def ledger(self) -> Ledger:
+        """The host's ledger; each unreadable line is told once, and skipped."""
+        ledger = read_ledger(await self.runner.read_bytes(self.file(cmd.LEDGER_FILE)) or b"")
+        for warning in ledger.warnings:
+            if warning not in self.warned:
+                self.warned.add(warning)
+                self.say(f"warning: {warning}")
+        return ledger
+
+    async def history(self) -> list[Release]:
+        return (await self.ledger()).releases
+
+    async def set_env(self, key: str, value: str) -> None:
+        """Set KEY=VALUE in the app's .env atomically, keeping every other line."""
+        env_path = self.file(cmd.ENV_FILE)
+        current = await self.runner.read_file(env_path) or ""
+        await self.runner.write_file(
+            env_path, cmd.set_env_value(current, key, value), mode=cmd.ENV_FILE_MODE
+        )
+
+    async def env_values(self) -> dict[str, str]:
+        return cmd.parse_env_file(await self.runner.read_file(self.file(cmd.ENV_FILE)) or "")
+
+    async def last_log_line(self, relative: str, default: str) -> str:
+        log = await self.runner.read_file(self.file(relative)) or ""
+        return (log.strip().splitlines()[-1:] or [default])[0]
+
+    async def container_image(self, container_id: str) -> str | None:
+        image = await self.runner.run(cmd.container_image(container_id), check=False)
+        return image.stdout.strip() or None if image.ok else None
+
+    async def resolve_image(
+        self, tag: str, variable: str = "IMAGE_TAG", service: str | None = None
+    ) -> str:
+        """The image `service` (default: the target's) would run with `variable`=`tag`."""
+        service = service or self.target.service
+        key = (tag, variable, service)  # one command's answers (a fleet asks twice)
+        if key not in self.images:
+            config = await self.runner.run(
+                cmd.compose_config_json(self.tool, self.path, tag, variable))
+            try:
+                self.images[key] = cmd.parse_service_image(config.stdout, service)
+            except ValueError as error:
+                raise PreflightFailed(
+                    f"{self.path}: {error}. Set {self.target.prefix}_SERVICE to the service "
+                    "that runs the app."
+                ) from error
+        return self.images[key]
+
+    async def digest(self, image: str) -> str | None:
+        found = await self.runner.run(cmd.image_repo_digests(image), check=False)
+        return cmd.parse_repo_digest(found.stdout, image) if found.ok else None
+
+    async def revision(self, image: str) -> str | None:
+        found = await self.runner.run(cmd.image_revision(image), check=False)
+        return cmd.parse_revision(found.stdout) if found.ok else None
+
+    async def record(self, release: Release) -> None:
+        await self.append_ledger(release.to_line())
+
+    async def append_ledger(self, line: str) -> None:
+        """Append one line; the lines already there are never rewritten (nor lost)."""
+        path = self.file(cmd.LEDGER_FILE)
+        existing = await self.runner.read_bytes(path) or b""
+        await self.runner.append_file(path, line_to_append(existing, line))
+
+    def started(self, kind: Kind, tag: str, image: str, previous: str | None = None) -> Release:
+        return Release(
+            id=secrets.token_hex(6), kind=kind, tag=tag, image=image, digest=None,
+            outcome=Outcome.STARTED, started_at=now_iso(), finished_at=None,
+            deployed_by=self.who, previous_tag=previous,
+        )  # fmt: skip
+
+    def finish(
+        self, record: Release, outcome: Outcome, message: str, phases: dict[str, float]
+    ) -> Release:
+        rounded = tuple((name, round(seconds, 3)) for name, seconds in phases.items())
+        if record.message.startswith("warning:"):
+            message = f"{message} ({record.message})"
+        return replace(
+            record, outcome=outcome, finished_at=now_iso(), message=message, phases=rounded
+        )
+
+    def file(self, relative: str) -> str:
+        return f"{self.path}/{relative}"
