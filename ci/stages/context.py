@@ -14,7 +14,7 @@ from ci.errors import StageFailed
 from ci.plan import ReleasePlan
 from ci.registry import RegistryClient
 from ci.settings import Settings
-from ci.stages.build import created_at, image
+from ci.stages.image import created_at, image
 from ci.stages.steps import StepFailure
 
 SOURCE_EXCLUDES = [

@@ -1,4 +1,5 @@
-"""The deploy stage: the deployer, over SSH, with the digest-pinned reference that was tested."""
+"""The deploy stage: deploy.release with the digest-pinned reference that was tested; this
+stage only turns its result into the stage's verdict."""
 
 from __future__ import annotations
 
@@ -6,14 +7,10 @@ import os
 
 from ci.errors import CiError
 from ci.stages.context import StageContext
-from deploy.cli.fleet_views import run_line
-from deploy.config import Fleet, load_fleet
-from deploy.deployer import Deployer
+from deploy.config import load_fleet
 from deploy.errors import DeployError
-from deploy.evidence import check_evidence
-from deploy.fleet.release import FleetRelease, HostOutcome
-from deploy.host.remote import connect
-from deploy.ledger import Outcome
+from deploy.fleet.release import run_line
+from deploy.release import ReleaseResult, release
 
 
 async def run(ctx: StageContext) -> str:
@@ -27,25 +24,24 @@ async def run(ctx: StageContext) -> str:
     who = f"{os.environ.get('GITHUB_ACTOR') or 'pipeline'} (pipeline {plan.sha[:12]})"
     try:
         fleet = load_fleet(plan.environment.value, os.environ)
-        await check_evidence(fleet.targets[0], pinned, os.environ)  # production: proven first
-        if fleet.several:
-            return await deploy_fleet(ctx, fleet, pinned, who)
-        async with connect(fleet.targets[0]) as runner:
-            deployer = Deployer(runner, fleet.targets[0], who=who, say=ctx.say)
-            release = await deployer.deploy(pinned)
-    except DeployError as error:
+        result = await release(fleet, pinned, who=who, environ=os.environ, say=ctx.say)
+    except DeployError as error:  # refused before any host changed (evidence, settings)
         raise CiError(f"deploy to {plan.environment} failed: {error}") from error
-    if release.outcome is Outcome.PAUSED:
-        return release.message
-    return f"{pinned} is healthy on {plan.environment}"
+    return verdict(result)
 
 
-async def deploy_fleet(ctx: StageContext, fleet: Fleet, pinned: str, who: str) -> str:
-    """Every host of `<ENV>_HOSTS`, all or nothing; the verdict names each host."""
-    runs = await FleetRelease(fleet, pinned, who=who, say=ctx.say).run()
-    lines = [run_line(fleet.environment, run) for run in runs]
-    if any(run.outcome is not HostOutcome.DEPLOYED for run in runs):
-        raise CiError(f"deploy to {fleet.environment} failed on some host; every host that "
+def verdict(result: ReleaseResult) -> str:
+    """The stage's line for a release that landed; CiError naming each host otherwise."""
+    environment, pinned = result.environment, result.reference
+    if result.failure is not None:
+        raise CiError(f"deploy to {environment} failed: {result.failure}") from result.failure
+    if not result.ok:
+        lines = [run_line(environment, run) for run in result.hosts]
+        raise CiError(f"deploy to {environment} failed on some host; every host that "
                       f"switched to {pinned} was put back where it could be:\n"
                       + "\n".join(lines))  # fmt: skip
-    return f"{pinned} is healthy on {fleet.environment}'s {len(runs)} hosts"
+    if result.paused:
+        return result.paused.message
+    if result.several:
+        return f"{pinned} is healthy on {environment}'s {len(result.hosts)} hosts"
+    return f"{pinned} is healthy on {environment}"

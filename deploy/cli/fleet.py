@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -14,7 +14,6 @@ from deploy.cli.fleet_views import (
     drift_line,
     fleet_result_json,
     history_json,
-    run_line,
     status_digests,
     status_json,
     status_table,
@@ -23,12 +22,11 @@ from deploy.cli.views import history_table
 from deploy.config import Fleet, Target
 from deploy.deployer import Deployer
 from deploy.errors import InvalidInput
-from deploy.evidence import Override, check_evidence, override_record
 from deploy.fleet.each import Answer, host_deployer, on_every_host
-from deploy.fleet.release import FleetRelease, HostOutcome
+from deploy.fleet.release import run_line
 from deploy.host.remote import Runner
-from deploy.host.session import now_iso
 from deploy.ledger import Entry, Release, last_healthy, newest
+from deploy.release import ReleaseResult
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -47,35 +45,6 @@ class FleetCommands:
 
     async def every(self, action: Callable[[Deployer], Awaitable[Any]]) -> list[Answer[Any]]:
         return await on_every_host(self.fleet, self.make, action)
-
-    async def up(self, args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-        override = Override(args.reason or "") if args.force else None
-        missing = await check_evidence(self.fleet.targets[0], args.tag, environ, override)
-        note = None
-        if missing and override is not None:
-            note = override_record(args.tag, missing, override, self.who, now_iso())
-            self.say(f"evidence overridden ({override.reason}): {'; '.join(missing)}")
-        runs = await FleetRelease(self.fleet, args.tag, who=self.who, say=self.say,
-                                  note=note).run()  # fmt: skip
-        failed = [run for run in runs if run.outcome is not HostOutcome.DEPLOYED]
-        error = None
-        if failed:
-            error = (f"{args.tag} was not deployed on every host ({len(failed)} of "
-                     f"{len(runs)}: " + ", ".join(f"{run.target.label} {run.outcome}"
-                                                  for run in failed)
-                     + "); one line per host above says what runs there")  # fmt: skip
-        env = self.fleet.environment
-        if args.json:
-            self.out.print_json(json.dumps(fleet_result_json("up", env, runs, error)))
-        else:
-            for run in runs:
-                self.out.print(run_line(env, run))
-            drift = drift_line(env, [(run.target.label, run.digest) for run in runs])
-            if drift:
-                self.out.print(drift)
-        if error:
-            self.err.print(f"error: {error}")
-        return EXIT_FAILED if error else EXIT_OK
 
     async def each(
         self, args: argparse.Namespace, command: str, action: Callable[[Deployer], Awaitable[Any]],
@@ -98,20 +67,8 @@ class FleetCommands:
         self, args: argparse.Namespace, command: str, answers: list[Answer[Any]],
         describe: Callable[[Any], str],
     ) -> int:
-        failed = [answer.target.label for answer in answers if answer.error is not None]
-        error = f"{command} failed on {', '.join(failed)}" if failed else None
-        if error and command == "lock":
-            error += "; the hosts locked meanwhile were unlocked again"
-        env = self.fleet.environment
-        if getattr(args, "json", False):
-            self.out.print_json(json.dumps(answers_json(command, env, answers, error)))
-        else:
-            for answer in answers:
-                text = describe(answer.value) if answer.error is None else f"FAILED: {answer.error}"
-                self.out.print(f"{env} {answer.target.label}: {text}")
-        if error:
-            self.err.print(f"error: {error}")
-        return EXIT_FAILED if error else EXIT_OK
+        return report_answers(args, command, self.fleet.environment, answers, self.out,
+                              self.err, describe)  # fmt: skip
 
     async def status(self, args: argparse.Namespace) -> int:
         answers = await self.every(lambda deployer: deployer.status(probe=not args.no_probe))
@@ -169,13 +126,11 @@ def last_digest(entries: list[Entry]) -> str | None:
 
 async def execute_fleet(
     args: argparse.Namespace, fleet: Fleet, who: str, out: Console, err: Console,
-    environ: Mapping[str, str],
 ) -> int:
-    """`python -m deploy ENV COMMAND` when `<ENV>_HOSTS` names the hosts."""
+    """`python -m deploy ENV COMMAND` when `<ENV>_HOSTS` names the hosts (up and rollback go
+    through deploy.release; see deploy.cli.main)."""
     commands = FleetCommands(fleet, who, out, err)
     command = "up" if args.command == "deploy" else args.command
-    if command == "up":
-        return await commands.up(args, environ)
     if command == "status":
         return await commands.status(args)
     if command == "history":
@@ -184,9 +139,6 @@ async def execute_fleet(
         return await commands.logs(args)
     if command == "lock":
         return await commands.lock(args)
-    if command == "rollback":
-        return await commands.each(args, "rollback", lambda d: d.rollback(args.to),
-                                   lambda release: f"rolled back to {release.tag}; healthy")
     if command == "init":
         return await commands.each(args, "init", lambda d: d.init(),
                                    lambda changes: "; ".join(changes) or "nothing to change")
@@ -195,3 +147,41 @@ async def execute_fleet(
             f"unlocked (was {removed.owner})" if removed else "unlocked"))  # fmt: skip
     raise InvalidInput(f"{command} acts on a canary, which runs on one host; "
                        f"{fleet.prefix}_HOSTS names {len(fleet.targets)}.")  # fmt: skip
+
+
+def show_fleet_release(result: ReleaseResult, as_json: bool, out: Console, err: Console) -> int:
+    """`up` on several hosts: a line per host and drift (or --json); exit 1 unless every host
+    runs the release."""
+    error = result.error()
+    env = result.environment
+    if as_json:
+        out.print_json(json.dumps(fleet_result_json("up", env, result.hosts, error)))
+    else:
+        for run in result.hosts:
+            out.print(run_line(env, run))
+        drift = drift_line(env, [(run.target.label, run.digest) for run in result.hosts])
+        if drift:
+            out.print(drift)
+    if error:
+        err.print(f"error: {error}")
+    return EXIT_FAILED if error else EXIT_OK
+
+
+def report_answers(
+    args: argparse.Namespace, command: str, env: str, answers: Sequence[Answer[Any]],
+    out: Console, err: Console, describe: Callable[[Any], str],
+) -> int:
+    """A command's answer on every host: a line each (or --json); exit 1 if any failed."""
+    failed = [answer.target.label for answer in answers if answer.error is not None]
+    error = f"{command} failed on {', '.join(failed)}" if failed else None
+    if error and command == "lock":
+        error += "; the hosts locked meanwhile were unlocked again"
+    if getattr(args, "json", False):
+        out.print_json(json.dumps(answers_json(command, env, answers, error)))
+    else:
+        for answer in answers:
+            text = describe(answer.value) if answer.error is None else f"FAILED: {answer.error}"
+            out.print(f"{env} {answer.target.label}: {text}")
+    if error:
+        err.print(f"error: {error}")
+    return EXIT_FAILED if error else EXIT_OK

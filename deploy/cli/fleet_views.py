@@ -12,10 +12,8 @@ from rich.table import Table
 from deploy.cli.views import RESULT_SCHEMA, lock_json, release_json, result_json
 from deploy.deployer import Status
 from deploy.fleet.each import Answer
-from deploy.fleet.release import HostOutcome, HostRun
+from deploy.fleet.release import HostRun
 from deploy.ledger import Entry, Lock, Release
-
-HEALTH_WORDS = {True: "healthy", False: "NOT healthy", None: "health unknown"}
 
 
 def digests_by_host(pairs: Sequence[tuple[str, str | None]]) -> dict[str, list[str]]:
@@ -39,16 +37,6 @@ def drift_line(environment: str, pairs: Sequence[tuple[str, str | None]]) -> str
 def short(digest: str | None) -> str:
     """`sha256:2be1e3cabba6…` (the first 12 hex digits tell digests apart on a screen)."""
     return f"{digest[:19]}…" if digest else "-"
-
-
-def run_line(environment: str, run: HostRun) -> str:
-    """One host's end of a fleet release, e.g. `staging web1:22: rolled_back: v1 runs, healthy`."""
-    if run.outcome is HostOutcome.UNREACHABLE:
-        state = "what runs there is unknown"
-    else:
-        state = f"{run.running or 'nothing'} runs, {HEALTH_WORDS[run.healthy]}"
-    line = f"{environment} {run.target.label}: {run.outcome}: {state}"
-    return f"{line} — {run.error}" if run.error else line
 
 
 def run_json(run: HostRun) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 from rich.console import Console
 
-from deploy.cli.fleet import execute_fleet
+from deploy.cli.fleet import execute_fleet, report_answers, show_fleet_release
 from deploy.cli.views import (
     RESULT_SCHEMA,
     HealthProgress,
@@ -30,10 +30,11 @@ from deploy.config import Fleet, Target, check_tag, load_fleet
 from deploy.deployer import Deployer, Status
 from deploy.doctor.runner import doctor
 from deploy.errors import ConfigError, DeployError, InvalidInput
-from deploy.evidence import Override, check_evidence, override_record
+from deploy.evidence import Override
+from deploy.fleet.each import Answer
 from deploy.host.remote import connect
-from deploy.host.session import now_iso
-from deploy.ledger import Entry, Outcome, newest
+from deploy.ledger import Entry, Lock, Release, newest
+from deploy.release import ReleaseResult, release, rollback
 from deploy.strategies.base import CanaryView
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -102,15 +103,8 @@ def who_deploys(environ: Mapping[str, str]) -> str:
 
 async def execute(
     args: argparse.Namespace, target: Target, who: str, out: Console, err: Console,
-    environ: Mapping[str, str] = os.environ,
 ) -> int:
-    for tag in (getattr(args, "tag", None), getattr(args, "to", None)):
-        if tag is not None:
-            check_tag(tag)  # refused before any SSH connection
-    override = Override(args.reason or "") if getattr(args, "force", False) else None
-    missing = []
-    if args.command in ("up", "deploy"):
-        missing = await check_evidence(target, args.tag, environ, override)
+    """The commands that act on one host (several hosts: deploy.cli.fleet)."""
     limit: int = getattr(args, "limit", 0)
     newest([], limit)  # a negative --limit is refused before any SSH connection
     async with connect(target) as runner:
@@ -121,20 +115,6 @@ async def execute(
         if args.command == "init":
             for change in await deployer.init():
                 out.print(f"{target.environment}: {change}")
-        elif args.command in ("up", "deploy"):
-            note = None
-            if missing and override is not None:
-                note = override_record(args.tag, missing, override, who, now_iso())
-                err.print(f"· evidence overridden ({override.reason}): {'; '.join(missing)}")
-            release = await deployer.deploy(args.tag, note=note)
-            if release.outcome is Outcome.PAUSED:
-                out.print(f"{target.environment}: {release.message}")
-                return EXIT_OK
-            out.print(f"{target.environment}: {release.tag} is running and healthy "
-                      f"({release.digest or 'digest unknown'})")
-        elif args.command == "rollback":
-            release = await deployer.rollback(args.to)
-            out.print(f"{target.environment}: rolled back to {release.tag}; healthy")
         elif args.command == "promote":
             release = await deployer.promote()
             out.print(f"{target.environment}: {release.message}")
@@ -160,30 +140,73 @@ async def execute_any(
     args: argparse.Namespace, fleet: Fleet, who: str, out: Console, err: Console,
     environ: Mapping[str, str] = os.environ,
 ) -> int:
-    """Several hosts (`<ENV>_HOSTS`) are reported per host; one host (`<ENV>_HOST`) as ever."""
-    if fleet.several and args.command not in ("promote", "abort"):
-        for tag in (getattr(args, "tag", None), getattr(args, "to", None)):
-            if tag is not None:
-                check_tag(tag)  # refused before any SSH connection
-        return await execute_fleet(args, fleet, who, out, err, environ)
-    return await execute(args, fleet.targets[0], who, out, err, environ)
+    """`up` and `rollback` go through deploy.release (one host or several alike); the other
+    commands act on one host, or on every host of `<ENV>_HOSTS` (deploy.cli.fleet)."""
+    for tag in (getattr(args, "tag", None), getattr(args, "to", None)):
+        if tag is not None:
+            check_tag(tag)  # refused before any SSH connection
+    command = "up" if args.command == "deploy" else args.command
+
+    def say(line: str) -> None:
+        err.print(f"· {line}")
+
+    if command == "up":
+        override = Override(args.reason or "") if args.force else None
+        result = await release(fleet, args.tag, who=who, environ=environ, say=say,
+                               override=override, progress=HealthProgress(err))  # fmt: skip
+        if result.several:
+            return show_fleet_release(result, args.json, out, err)
+        return show_release(result, args.json, out)
+    if command == "rollback":
+        answers = await rollback(fleet, args.to, who=who, say=say, progress=HealthProgress(err))
+        if fleet.several:
+            return report_answers(args, "rollback", fleet.environment, answers, out, err,
+                                  lambda done: f"rolled back to {done.tag}; healthy")  # fmt: skip
+        return show_rollback(answers[0], args.json, fleet.environment, out)
+    if fleet.several and command not in ("promote", "abort"):
+        return await execute_fleet(args, fleet, who, out, err)
+    return await execute(args, fleet.targets[0], who, out, err)
+
+
+def show_release(result: ReleaseResult, as_json: bool, out: Console) -> int:
+    """One host's release: a line (or --json); a failure goes to main's error handling."""
+    if result.failure is not None:
+        raise result.failure
+    done = result.hosts[0].release
+    assert done is not None  # a release that did not fail has its record
+    if as_json:
+        data = result_json("up", result.environment, ok=True, release=done)
+        out.print_json(json.dumps(data))
+    elif result.paused:
+        out.print(f"{result.environment}: {done.message}")
+    else:
+        out.print(f"{result.environment}: {done.tag} is running and healthy "
+                  f"({done.digest or 'digest unknown'})")  # fmt: skip
+    return EXIT_OK
+
+
+def show_rollback(answer: Answer[Release], as_json: bool, environment: str, out: Console) -> int:
+    if answer.failure is not None:
+        raise answer.failure
+    done = answer.value
+    assert done is not None  # a rollback that did not fail has its record
+    if as_json:
+        out.print_json(json.dumps(result_json("rollback", environment, ok=True, release=done)))
+    else:
+        out.print(f"{environment}: rolled back to {done.tag}; healthy")
+    return EXIT_OK
 
 
 async def execute_json(
     args: argparse.Namespace, deployer: Deployer, target: Target, out: Console
 ) -> int:
-    """up, rollback, lock and unlock with --json: one result object on stdout."""
-    command = "up" if args.command == "deploy" else args.command
-    release, lock = None, None
-    if command == "up":
-        release = await deployer.deploy(args.tag)
-    elif command == "rollback":
-        release = await deployer.rollback(args.to)
-    elif command == "lock":
+    """lock and unlock with --json: one result object on stdout."""
+    lock: Lock | None = None
+    if args.command == "lock":
         lock = await deployer.lock(args.reason)
     else:
         lock = await deployer.unlock()
-    data = result_json(command, target.environment, ok=True, release=release, lock=lock)
+    data = result_json(args.command, target.environment, ok=True, lock=lock)
     out.print_json(json.dumps(data))
     return EXIT_OK
 

@@ -19,6 +19,7 @@ from deploy.ledger import Kind, Lock, Release
 
 RECOVERY_ATTEMPTS = 3  # reconnections tried for a host whose connection dropped mid-switch
 RECOVERY_PAUSE = 2.0  # seconds before each (the switch goes on on the host meanwhile)
+HEALTH_WORDS = {True: "healthy", False: "NOT healthy", None: "health unknown"}
 
 
 class HostOutcome(StrEnum):
@@ -48,6 +49,16 @@ class HostRun:
     changed: bool = False  # its release began: it may no longer run `previous`
     deployed_before_loss: bool = False  # it ran the new release when its connection dropped
     gates: int = 0  # meeting points passed
+
+
+def run_line(environment: str, run: HostRun) -> str:
+    """One host's end of a fleet release, e.g. `staging web1:22: rolled_back: v1 runs, healthy`."""
+    if run.outcome is HostOutcome.UNREACHABLE:
+        state = "what runs there is unknown"
+    else:
+        state = f"{run.running or 'nothing'} runs, {HEALTH_WORDS[run.healthy]}"
+    line = f"{environment} {run.target.label}: {run.outcome}: {state}"
+    return f"{line} — {run.error}" if run.error else line
 
 
 class Gate:

@@ -12,7 +12,7 @@ from dagger import dag
 
 from ci.plan import plan_release
 from ci.settings import load_settings
-from ci.stages import build
+from ci.stages import image as build_image
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -33,7 +33,7 @@ async def test_the_image_carries_its_commit() -> None:
     settings = load_settings(os.environ, ROOT)
     async with dagger.connection():
         source = dag.host().directory(str(ROOT), exclude=[".venv", ".git"], gitignore=True)
-        image = build.image(source, plan, settings, source_date_epoch=1767225600)
+        image = build_image.image(source, plan, settings, source_date_epoch=1767225600)
         commit = await image.env_variable("APP_COMMIT")
         label = await image.label("org.opencontainers.image.revision")
         answer = await image.with_exec(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from deploy.cli.fleet_views import drift_line, fleet_result_json, run_line
+from deploy.cli.fleet_views import drift_line, fleet_result_json
 from deploy.config import load_fleet
-from deploy.fleet.release import Gate, HostOutcome, HostRun
+from deploy.fleet.release import Gate, HostOutcome, HostRun, run_line
 from tests.unit.deploy.test_fleet_config import BASE
 
 A, B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
