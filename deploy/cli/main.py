@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 from rich.console import Console
 
+from deploy.cli.doctor import doctor
 from deploy.cli.fleet import execute_fleet, report_answers, show_fleet_release
 from deploy.cli.views import (
     RESULT_SCHEMA,
@@ -28,7 +29,6 @@ from deploy.cli.views import (
 )
 from deploy.config import Fleet, Target, check_tag, load_fleet
 from deploy.deployer import Deployer, Status
-from deploy.doctor.runner import doctor
 from deploy.errors import ConfigError, DeployError, InvalidInput
 from deploy.evidence import Override
 from deploy.fleet.each import Answer

@@ -1,16 +1,10 @@
-"""The doctor's I/O: runs deploy/doctor.py's checks over SSH (read-only) and shows the report."""
+"""The doctor's I/O: runs the checks of deploy/doctor/checks.py over SSH, read-only."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
-
-import anyio
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from deploy.commands import Command
 from deploy.config import Fleet, Target
@@ -22,10 +16,8 @@ from deploy.doctor.checks import (
     HostReport,
     Level,
     blocked_by,
-    exit_code,
     finding,
     ordered,
-    report_json,
     skipped,
 )
 from deploy.doctor.verdicts import Facts, Output, health_verdict, ssh_verdict
@@ -33,8 +25,6 @@ from deploy.errors import ConnectionFailed
 from deploy.fleet.each import each_target
 from deploy.host.health import wait_healthy
 from deploy.host.remote import Runner, connect
-
-STYLE = {Level.PASS: "green", Level.WARN: "yellow", Level.FAIL: "bold red", Level.SKIP: "dim"}
 
 
 def facts_of(target: Target) -> Facts:
@@ -98,24 +88,6 @@ async def check_health(runner: Runner, target: Target, facts: Facts) -> Finding:
     return finding(*HEALTH, judgement)
 
 
-def show_table(environment: str, reports: list[HostReport], out: Console) -> None:
-    for report in reports:
-        where = report.label or f"{report.host}:{report.port}"
-        table = Table(title=f"{environment}: {where}", title_justify="left")
-        for column in ("check", "result", "what was seen", "fix"):
-            table.add_column(column, overflow="fold")
-        for found in report.findings:
-            level = Text(found.level.value, style=STYLE[found.level])
-            table.add_row(found.title, level, found.message, found.fix)
-        out.print(table)
-    failures = sum(f.level is Level.FAIL for report in reports for f in report.findings)
-    out.print(
-        f"{environment}: {failures} check(s) failed"
-        if failures
-        else f"{environment}: nothing failed"
-    )
-
-
 async def diagnose_all(fleet: Fleet) -> list[HostReport]:
     """Every host's checks at once, reported in the order the hosts are named."""
     reports = []
@@ -124,13 +96,3 @@ async def diagnose_all(fleet: Fleet) -> list[HostReport]:
             raise answer.failure or AssertionError("a host was not diagnosed")
         reports.append(answer.value)
     return reports
-
-
-def doctor(fleet: Fleet, as_json: bool, out: Console) -> int:
-    """`python -m deploy ENV doctor [--json]`, per host: 0 when nothing FAILs, else 1."""
-    reports = anyio.run(diagnose_all, fleet)
-    if as_json:
-        out.print_json(json.dumps(report_json(fleet.environment, reports)))
-    else:
-        show_table(fleet.environment, reports, out)
-    return exit_code(reports)
