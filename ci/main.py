@@ -1,10 +1,11 @@
-"""CLI: `dagger run python ci/main.py [run] [STAGE...]`, `plan`, `report`, `loadtest`."""
+"""CLI: `dagger run python ci/main.py [run] [STAGE...]`, `plan`, `config`, `report`, `loadtest`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,13 +30,16 @@ from ci.stages.loadtest import record_summary, run_gate, summary_text
 from loadtest.config import add_flags, resolve
 from loadtest.errors import ConfigError
 from loadtest.thresholds import EXIT_USAGE as LOADTEST_EXIT_USAGE
+from shipyard.declaration import load_declaration
+from shipyard.errors import DeclarationError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ROOT = Path(__file__).resolve().parent.parent
 STAGE_NAMES = [stage.value for stage in Stage]
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-COMMANDS = ("run", "plan", "report", "loadtest")
+COMMANDS = ("run", "plan", "config", "report", "loadtest")
 
 
 def _add_context_flags(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +77,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                                description="Print the release plan; no engine, no network.")
     _add_context_flags(plan)
     plan.add_argument("--json", action="store_true", help="print the stable JSON form (schema 1)")
+    config = commands.add_parser(
+        "config", help="print the service declaration (shipyard.toml) with its defaults",
+        description="Print the effective service declaration: shipyard.toml at the repository "
+        "root, every key not given there at its default; no engine, no network.",
+    )
+    config.add_argument("--json", action="store_true", help="print it as one JSON object")
     report = commands.add_parser(
         "report", help="re-render the scan summary and gate verdict from saved reports",
         description="Re-render the scan summary and gate verdict from saved reports.",
@@ -202,6 +212,30 @@ def command_plan(args: argparse.Namespace, output: Output) -> int:
     return EXIT_OK
 
 
+def command_config(args: argparse.Namespace, output: Output) -> int:
+    declaration = load_declaration(ROOT)
+    data = declaration.model_dump(mode="json")
+    output.print(json.dumps(data, indent=2) if args.json else "\n".join(flat_lines(data)))
+    return EXIT_OK
+
+
+def flat_lines(data: object, prefix: str = "") -> list[str]:
+    """`{"health": {"path": "/health"}}` → `health.path = "/health"`; tables in lists indexed."""
+    if isinstance(data, dict) and data:
+        return [line for key, value in data.items()
+                for line in flat_lines(value, f"{prefix}.{toml_key(key)}" if prefix
+                                       else toml_key(key))]  # fmt: skip
+    if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        return [line for index, item in enumerate(data)
+                for line in flat_lines(item, f"{prefix}[{index}]")]  # fmt: skip
+    return [f"{prefix} = {json.dumps(data)}"]
+
+
+def toml_key(key: str) -> str:
+    """A bare key as TOML writes it, or a quoted one (`"/health"`)."""
+    return key if BARE_KEY.fullmatch(key) else json.dumps(key)
+
+
 def command_report(args: argparse.Namespace) -> int:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     return report_main(args.files, today=datetime.now(UTC).date(), step_summary_path=summary,
@@ -231,13 +265,15 @@ def command_loadtest(args: argparse.Namespace, output: Output) -> int:
 
 
 def command_run(args: argparse.Namespace, output: Output) -> int:
+    declaration = load_declaration(ROOT)  # refused (exit 2) before anything runs
     settings = load_settings(os.environ, ROOT)
     output.secrets = settings.secrets()
     plan = resolve_plan(args)
     chosen = choose_stages(plan, args.stages)
     output.say(f"{plan.ref} @ {plan.sha[:12]}: {' → '.join(chosen)}")
     ctx = StageContext(plan, settings, ROOT, output.say,
-                       source_date_epoch=source_date_epoch(settings, plan, output.say))
+                       source_date_epoch=source_date_epoch(settings, plan, output.say),
+                       declaration=declaration)
     runner = PipelineRunner(ctx, chosen, interactive=args.interactive, log_output=sys.stderr)
     outcome = anyio.run(runner.run)
     print_outcome(outcome, output)
@@ -294,12 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "plan":
             return command_plan(args, output)
+        if args.command == "config":
+            return command_config(args, output)
         if args.command == "report":
             return command_report(args)
         if args.command == "loadtest":
             return command_loadtest(args, output)
         return command_run(args, output)
-    except (PlanError, ContextError, SettingsError) as error:
+    except (PlanError, ContextError, SettingsError, DeclarationError) as error:
         output.say(f"error: {error}")
         return EXIT_USAGE
     except CiError as error:

@@ -16,6 +16,7 @@ from ci.registry import RegistryClient
 from ci.settings import Settings
 from ci.stages.image import created_at, image
 from ci.stages.steps import StepFailure
+from shipyard.declaration import Declaration
 
 SOURCE_EXCLUDES = [
     ".venv", "**/__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis",
@@ -53,6 +54,7 @@ class StageContext:
     root: Path
     say: Callable[[str], None]
     source_date_epoch: int
+    declaration: Declaration = field(default_factory=Declaration)
     today: date = field(default_factory=lambda: datetime.now(UTC).date())
     artifacts: Artifacts = field(default_factory=Artifacts)
     debug: dict[str, DebugSite] = field(default_factory=dict)

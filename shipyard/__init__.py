@@ -1,0 +1,1 @@
+"""The service declaration every tool reads: shipyard.toml."""
