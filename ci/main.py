@@ -96,8 +96,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "loadtest", help="run the load-test gate alone against --url; no engine",
         description="Run the load-test gate (Locust, in a process of its own) against --url and "
         "judge it. Exit codes: 0 passed, 1 error (unreachable, nothing measured), 2 bad flag or "
-        "variable, 10 failure ratio, 11 p95, 12 p99 (README, \"Load-test gate\"). The `loadtest` "
-        "stage of a staging plan runs with `run loadtest`.",
+        "variable, 10 failure ratio, 11 p95, 12 p99 (docs/pipeline.md, \"Load-test gate\"). The "
+        "`loadtest` stage of a staging plan runs with `run loadtest`.",
     )
     add_flags(loadtest)
     return parser

@@ -80,7 +80,7 @@ class ReleasePlan:
         return bool(self.tags)
 
     def to_json(self) -> dict[str, Any]:
-        """The stable, documented JSON form (see README, "The plan as JSON")."""
+        """The stable, documented JSON form (see docs/pipeline.md, "The plan as JSON")."""
         return {
             "schema": PLAN_SCHEMA_VERSION,
             "ref": self.ref,

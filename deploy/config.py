@@ -337,7 +337,7 @@ def colour_ports(read: _Reader, listen: str) -> ColourPorts:
 
 def canary_settings(read: _Reader) -> CanarySettings:
     """`<ENV>_CANARY_STEPS`, `_CANARY_MAX_ERROR_RATIO`, `_CANARY_MAX_P95_RATIO`,
-    `_CANARY_MIN_REQUESTS` (defaults in deploy/canary_policy.py and the README)."""
+    `_CANARY_MIN_REQUESTS` (defaults in deploy/canary_policy.py and docs/deploy.md)."""
     text = read.optional("CANARY_STEPS") or DEFAULT_STEPS
     try:
         steps = parse_steps(text)

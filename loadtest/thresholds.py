@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# Exit codes of `python -m loadtest` and `python ci/main.py loadtest` (README, "Load-test gate").
+# Exit codes of `python -m loadtest` and `python ci/main.py loadtest` (docs/pipeline.md,
+# "Load-test gate").
 EXIT_PASSED = 0
 EXIT_ERROR = 1  # the target could not be reached, or no request completed
 EXIT_USAGE = 2  # a flag or LOADTEST_* variable has a bad value

@@ -46,7 +46,7 @@ def test_every_pin_of_the_lock_has_hashes() -> None:
     locked = pins(LOCK)
     assert locked
     for name, (_, hashes) in locked.items():
-        assert hashes, f"{name} has no --hash in {LOCK.name}: regenerate it (README)"
+        assert hashes, f"{name} has no --hash in {LOCK.name}: regenerate it (docs/pipeline.md)"
 
 
 def test_the_constraints_file_is_the_lock_without_hashes() -> None:
@@ -56,10 +56,10 @@ def test_the_constraints_file_is_the_lock_without_hashes() -> None:
     assert "--hash" not in CONSTRAINTS.read_text()
 
 
-def test_both_files_are_generated_by_the_commands_the_readme_documents() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_both_files_are_generated_by_the_commands_the_docs_show() -> None:
+    page = (ROOT / "docs" / "pipeline.md").read_text(encoding="utf-8")
     for path in (LOCK, CONSTRAINTS):
-        assert header_command(path) in readme, f"{path.name}: README shows another command"
+        assert header_command(path) in page, f"{path.name}: docs/pipeline.md shows another one"
     assert "--generate-hashes" in header_command(LOCK)
 
 

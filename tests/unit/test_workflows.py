@@ -178,7 +178,9 @@ def test_triggers_include_the_weekly_rescan_the_readme_promises() -> None:
     assert on["pull_request"] in (None, {})
     (cron,) = on["schedule"]
     assert len(cron["cron"].split()) == 5
-    assert "`schedule`" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`schedule`" in (ROOT / "README.md").read_text(encoding="utf-8")  # release rules
+    page = (ROOT / "docs" / "pipeline.md").read_text(encoding="utf-8")
+    assert re.search(r"weekly\s+`schedule`", page), "docs/pipeline.md: the weekly re-scan"
 
 
 def test_deploy_jobs_run_behind_environments_and_are_never_cancelled() -> None:
