@@ -41,7 +41,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C (the shell's 128 + SIGINT)
 
 
-JSON_HELP = f"print one JSON object (schema {RESULT_SCHEMA}, see the README) on stdout"
+JSON_HELP = f"print one JSON object (schema {RESULT_SCHEMA}, see docs/deploy.md) on stdout"
 
 
 def build_parser(prog: str = "python -m deploy") -> argparse.ArgumentParser:

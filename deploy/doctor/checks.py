@@ -220,7 +220,7 @@ def exit_code(reports: list[HostReport]) -> int:
 
 
 def report_json(environment: str, reports: list[HostReport]) -> dict[str, Any]:
-    """The `--json` document (schema described in the README, versioned by `schema`)."""
+    """The `--json` document (schema described in docs/deploy.md, versioned by `schema`)."""
     return {
         "schema": SCHEMA_VERSION,
         "environment": environment,

@@ -18,7 +18,7 @@ from ci.plan import Stage
 from ci.settings import load_settings
 from ci.stages.loadtest import gate_config
 from deploy import config
-from deploy.__main__ import build_parser as deploy_parser  # deploy/cli/main.py once it moves
+from deploy.cli.main import build_parser as deploy_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
