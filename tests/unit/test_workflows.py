@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +11,7 @@ import pytest
 import yaml
 
 from ci.plan import plan_release
+from tests.unit.dev_tools import dev_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -24,7 +22,6 @@ PINNED_USES = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}")
 PINNED_LINE = re.compile(r"uses: [^@\s]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 SECRET_EXPRESSION = re.compile(r"\$\{\{\s*secrets\.")
 PUBLISHING_STAGES = re.compile(r"\b(publish|promote)\b")
-DEPENDABOT = ROOT / ".github" / "dependabot.yml"
 JUNIT_ACTION = "mikepenz/action-junit-report@"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 # The current major of every action the pipeline uses (checked against the actions' own tags).
@@ -106,18 +103,6 @@ def condition_holds(condition: object, plan: dict[str, Any]) -> bool:
 
 def job_stages(job: dict[str, Any]) -> list[str]:
     return dagger_args(job).removeprefix("python ci/main.py").split()
-
-
-def dev_tool(name: str) -> str:
-    """A dev extra's binary on PATH or beside this interpreter (a venv's bin/ need not be on
-    PATH); skipped outside CI when missing, a failure in CI."""
-    beside = Path(sys.executable).parent / name
-    found = shutil.which(name) or (str(beside) if beside.is_file() else None)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed and CI is set: pip install -e '.[dev]'.")
-        pytest.skip(f"{name} is not installed: pip install -e '.[dev]' to check workflows.")
-    return found
 
 
 def readme_laptop_command() -> str | None:
@@ -307,16 +292,3 @@ def test_pull_request_and_schedule_jobs_receive_no_secret(ref: str, event: str) 
             assert not SECRET_EXPRESSION.search(text), name
             assert "SAFETY_API_KEY" not in text, name
             assert "SLACK_WEBHOOK_URL" not in text, name
-
-
-def test_dependabot_updates_actions_and_pip() -> None:
-    config = yaml.safe_load(DEPENDABOT.read_text(encoding="utf-8"))
-    updates = {u["package-ecosystem"]: u for u in config["updates"]}
-    assert set(updates) == {"github-actions", "pip"}
-    assert updates["github-actions"]["directory"] == "/"
-    assert set(updates["pip"]["directories"]) == {"/", "/app"}
-    result = subprocess.run(
-        [dev_tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(DEPENDABOT)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
