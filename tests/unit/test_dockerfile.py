@@ -1,12 +1,15 @@
-"""The Dockerfile's runtime user: numeric and not root, so Kubernetes' runAsNonRoot accepts it."""
+"""The Dockerfile: hadolint, and a numeric non-root runtime user (Kubernetes' runAsNonRoot)."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.unit.dev_tools import dev_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -109,3 +112,11 @@ def test_compose_runs_the_image_as_its_own_user() -> None:
     compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
     user = final_stage_user(DOCKERFILE.read_text(encoding="utf-8"))
     assert compose["services"]["api"]["user"] == user
+
+
+def test_hadolint_passes() -> None:
+    result = subprocess.run(
+        [dev_tool("hadolint"), "--no-color", str(DOCKERFILE)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
