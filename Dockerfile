@@ -12,8 +12,12 @@ COPY app/requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --require-hashes -r /tmp/requirements.txt
 
 FROM ${BASE_IMAGE} AS runtime
-RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin app \
-    && mkdir -p /app/data && chown app /app/data
+# The `app` user and group, 10001:10001 (docker-compose.yml's `user:`). USER below names them by
+# number: Kubernetes' runAsNonRoot can only verify a numeric user. Code and venv stay root's,
+# readable but not writable by the app; it writes only to /app/data (a volume) and /tmp.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin app \
+    && mkdir -p /app/data && chown 10001:10001 /app/data
 COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 COPY app/ /app/app/
@@ -34,7 +38,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     APP_COMMIT=${COMMIT} \
     ENVIRONMENT=production \
     PORT=8000
-USER app
+USER 10001:10001
 EXPOSE 8000
 VOLUME ["/app/data"]
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \

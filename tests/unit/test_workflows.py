@@ -1,12 +1,9 @@
-"""The GitHub Actions wrapper: actionlint, and its rules (pins, triggers, routing, secrets)."""
+"""The GitHub Actions wrapper: actionlint, zizmor, and its rules (pins, routing, secrets)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +11,22 @@ import pytest
 import yaml
 
 from ci.plan import plan_release
+from tests.unit.dev_tools import dev_tool, find_dev_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 PIPELINE = WORKFLOWS / "pipeline.yml"
+# Local actions: .github/actions/<name>/action.yml, used as `./.github/actions/<name>`.
+ACTIONS = ROOT / ".github" / "actions"
+SETUP_ACTION = "./.github/actions/setup"
+ZIZMOR_CONFIG = ROOT / ".github" / "zizmor.yml"
 LAPTOP_COMMAND = "dagger run python ci/main.py"
 DAGGER_ACTION = "dagger/dagger-for-github@"
 PINNED_USES = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}")
 PINNED_LINE = re.compile(r"uses: [^@\s]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+LOCAL_USES = re.compile(r"\./\.github/actions/[A-Za-z0-9_-]+")
 SECRET_EXPRESSION = re.compile(r"\$\{\{\s*secrets\.")
 PUBLISHING_STAGES = re.compile(r"\b(publish|promote)\b")
-DEPENDABOT = ROOT / ".github" / "dependabot.yml"
 JUNIT_ACTION = "mikepenz/action-junit-report@"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 # The current major of every action the pipeline uses (checked against the actions' own tags).
@@ -82,6 +84,36 @@ def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return list(job.get("steps", []))
 
 
+def local_action(uses: str) -> dict[str, Any]:
+    """The metadata of a local action (`./.github/actions/<name>`)."""
+    assert LOCAL_USES.fullmatch(uses), uses
+    action = yaml.safe_load((ROOT / uses / "action.yml").read_text(encoding="utf-8"))
+    assert isinstance(action, dict)
+    return action
+
+
+def action_files() -> list[Path]:
+    return sorted(ACTIONS.glob("*/action.yml"))
+
+
+def action_steps() -> dict[str, list[dict[str, Any]]]:
+    """Every local action's steps, by its `./.github/actions/<name>` path."""
+    found = {}
+    for path in action_files():
+        uses = f"./{path.parent.relative_to(ROOT)}"
+        found[uses] = list(local_action(uses)["runs"].get("steps", []))
+    return found
+
+
+def step_output(expression: object, among: list[dict[str, Any]]) -> tuple[int, str]:
+    """(index in `among` of the step, output name) that `${{ steps.ID.outputs.NAME }}` reads."""
+    found = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}", str(expression))
+    assert found, f"{expression!r} is not one step's output"
+    ids = [step.get("id") for step in among]
+    assert found[1] in ids, f"no step with id {found[1]}"
+    return ids.index(found[1]), found[2]
+
+
 def dagger_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [step for step in steps(job) if str(step.get("uses", "")).startswith(DAGGER_ACTION)]
 
@@ -108,18 +140,6 @@ def job_stages(job: dict[str, Any]) -> list[str]:
     return dagger_args(job).removeprefix("python ci/main.py").split()
 
 
-def dev_tool(name: str) -> str:
-    """A dev extra's binary on PATH or beside this interpreter (a venv's bin/ need not be on
-    PATH); skipped outside CI when missing, a failure in CI."""
-    beside = Path(sys.executable).parent / name
-    found = shutil.which(name) or (str(beside) if beside.is_file() else None)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed and CI is set: pip install -e '.[dev]'.")
-        pytest.skip(f"{name} is not installed: pip install -e '.[dev]' to check workflows.")
-    return found
-
-
 def readme_laptop_command() -> str | None:
     """The line of a fenced block in README.md that runs the pipeline under Dagger."""
     fenced = False
@@ -134,12 +154,25 @@ def readme_laptop_command() -> str | None:
 
 
 def test_actionlint_passes() -> None:
-    binary = dev_tool("actionlint")
+    """actionlint, with shellcheck on every `run:` (when installed: `-shellcheck=` is off); it
+    also checks the inputs and outputs a job uses of a local action against its metadata."""
+    binary, shellcheck = dev_tool("actionlint"), find_dev_tool("shellcheck") or ""
     files = sorted(str(path) for path in (*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")))
     assert files, f"no workflow files in {WORKFLOWS}"
     result = subprocess.run(
-        [binary, "-no-color", *files], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
+        [binary, "-no-color", f"-shellcheck={shellcheck}", *files],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing() -> None:
+    """zizmor audits the workflow, the local actions and dependabot.yml, offline."""
+    result = subprocess.run(
+        [dev_tool("zizmor"), "--offline", "--no-progress", "--config", str(ZIZMOR_CONFIG),
+         str(ROOT / ".github")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -160,13 +193,21 @@ def test_dagger_steps_run_the_laptop_command() -> None:
 
 
 def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
-    for name, job in jobs().items():
-        for step in steps(job):
-            if "uses" in step:
-                assert PINNED_USES.fullmatch(step["uses"]), f"{name}: {step['uses']}"
-    for line in PIPELINE.read_text(encoding="utf-8").splitlines():
-        if line.strip().startswith(("uses:", "- uses:")):
-            assert PINNED_LINE.search(line.strip()), line
+    """Actions from elsewhere by commit, in the workflow and inside the local actions; a
+    local action is one of .github/actions/ (read from the same checkout)."""
+    assert action_files(), f"no local action in {ACTIONS}"
+    used = [(name, step) for name, job in jobs().items() for step in steps(job)]
+    used += [(path, step) for path, found in action_steps().items() for step in found]
+    for where, step in used:
+        if "uses" in step:
+            uses = step["uses"]
+            local = LOCAL_USES.fullmatch(uses) and (ROOT / uses / "action.yml").is_file()
+            assert local or PINNED_USES.fullmatch(uses), f"{where}: {uses}"
+    for path in (PIPELINE, *action_files()):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            found = re.match(r"\s*(?:- )?(uses: \S+.*)$", line)
+            if found and not LOCAL_USES.fullmatch(found[1].removeprefix("uses: ")):
+                assert PINNED_LINE.search(found[1]), f"{path.name}: {line}"
 
 
 def test_triggers_include_the_weekly_rescan_the_readme_promises() -> None:
@@ -243,7 +284,9 @@ def test_test_results_are_published_in_the_step_summary() -> None:
 
 
 def test_every_action_is_at_its_current_major() -> None:
-    for line in PIPELINE.read_text(encoding="utf-8").splitlines():
+    lines = [line for path in (PIPELINE, *action_files())
+             for line in path.read_text(encoding="utf-8").splitlines()]  # fmt: skip
+    for line in lines:
         found = re.search(r"uses: ([^@\s]+)@[0-9a-f]{40} # v(\d+)\.", line)
         if found:
             action, major = found[1], int(found[2])
@@ -252,19 +295,24 @@ def test_every_action_is_at_its_current_major() -> None:
 
 
 def test_the_dagger_cli_version_is_read_from_the_installed_sdk() -> None:
+    """Each Dagger step's version is the setup action's output, which its own step reads from
+    the dagger-io the action installed just before."""
     for name, job in jobs().items():
         for step in dagger_steps(job):
-            found = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}",
-                                 str(step["with"]["version"]))  # fmt: skip
-            assert found, f"{name}: the Dagger version must be a step output, not a literal"
-            ids = [s.get("id") for s in steps(job)]
-            source = steps(job)[ids.index(found[1])]
-            assert "m.version('dagger-io')" in source["run"], name
-            assert f"{found[2]}=" in source["run"], name
-            assert ids.index(found[1]) < steps(job).index(step), name
-            installs = [i for i, s in enumerate(steps(job)) if s.get("run") == "pip install -e ."]
-            assert installs, f"{name}: no `pip install -e .` before the version step"
-            assert installs[0] < ids.index(found[1]), name
+            index, output = step_output(step["with"]["version"], steps(job))
+            setup = steps(job)[index]
+            assert setup.get("uses") == SETUP_ACTION, f"{name}: the version is not the setup's"
+            assert index < steps(job).index(step), name
+            action = local_action(setup["uses"])
+            inner = list(action["runs"]["steps"])
+            index, output = step_output(action["outputs"][output]["value"], inner)
+            source = inner[index]["run"]
+            assert "m.version('dagger-io')" in source, name
+            assert f"{output}=" in source, name
+            assert "$GITHUB_OUTPUT" in source, name
+            installs = [i for i, s in enumerate(inner) if "pip install -e " in s.get("run", "")]
+            assert installs, f"{SETUP_ACTION}: no `pip install -e` before the version step"
+            assert installs[0] < index, SETUP_ACTION
 
 
 def test_a_first_job_publishes_the_plan_and_every_other_job_needs_it() -> None:
@@ -309,16 +357,3 @@ def test_pull_request_and_schedule_jobs_receive_no_secret(ref: str, event: str) 
             assert not SECRET_EXPRESSION.search(text), name
             assert "SAFETY_API_KEY" not in text, name
             assert "SLACK_WEBHOOK_URL" not in text, name
-
-
-def test_dependabot_updates_actions_and_pip() -> None:
-    config = yaml.safe_load(DEPENDABOT.read_text(encoding="utf-8"))
-    updates = {u["package-ecosystem"]: u for u in config["updates"]}
-    assert set(updates) == {"github-actions", "pip"}
-    assert updates["github-actions"]["directory"] == "/"
-    assert set(updates["pip"]["directories"]) == {"/", "/app"}
-    result = subprocess.run(
-        [dev_tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(DEPENDABOT)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
