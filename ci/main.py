@@ -26,6 +26,7 @@ from ci.runner import PipelineRunner, RunOutcome
 from ci.scans.report import report_main
 from ci.settings import DAGGER_VERSION, Settings, SettingsError, load_settings
 from ci.stages.context import StageContext
+from ci.stages.image import check_build
 from ci.stages.loadtest import record_summary, run_gate, summary_text
 from loadtest.config import add_flags, resolve
 from loadtest.errors import ConfigError
@@ -266,6 +267,7 @@ def command_loadtest(args: argparse.Namespace, output: Output) -> int:
 
 def command_run(args: argparse.Namespace, output: Output) -> int:
     declaration = load_declaration(ROOT)  # refused (exit 2) before anything runs
+    check_build(declaration.build)
     settings = load_settings(os.environ, ROOT)
     output.secrets = settings.secrets()
     plan = resolve_plan(args)

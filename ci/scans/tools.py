@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ci.scans.findings import Status, ToolRun
@@ -127,18 +128,19 @@ def _frozen_project(tool: str) -> tuple[Step, ...]:
     )  # fmt: skip
 
 
-def pip_audit(python_image: str, locked_requirements: str | None = None) -> ScanTool:
-    """pip-audit over the repo's hashed lock (hash-checking mode: every pin hashed), or over
-    what installing the project pulls in (a freeze: pins without hashes, `--no-deps`)."""
+def pip_audit(python_image: str, locks: Sequence[str] = ()) -> ScanTool:
+    """pip-audit over the hashed locks (container paths; hash-checking mode: every pin hashed),
+    or, with none, over what installing the project pulls in (a freeze: pins without hashes,
+    `--no-deps`)."""
     report = f"{RAW}/pip-audit.json"
     prepare: tuple[Step, ...] = ()
-    if locked_requirements is not None:
-        requirements, closure = f"{SRC}/{locked_requirements}", "--require-hashes"
+    if locks:
+        inputs, closure = [arg for lock in locks for arg in ("-r", lock)], "--require-hashes"
     else:
         prepare = _frozen_project("pip-audit")
-        requirements, closure = str(prepare[-1].stdout_path), "--no-deps"
+        inputs, closure = ["-r", str(prepare[-1].stdout_path)], "--no-deps"
     audit = Step(
-        ("pip-audit", "-r", requirements, closure, "--disable-pip", "-f", "json", "-o",
+        ("pip-audit", *inputs, closure, "--disable-pip", "-f", "json", "-o",
          report, "--progress-spinner", "off"),
         ExitCodes(clean=frozenset({0}), findings=frozenset({1})),
         writes=(report,),
@@ -153,22 +155,22 @@ def pip_audit(python_image: str, locked_requirements: str | None = None) -> Scan
     )
 
 
-def safety(python_image: str, locked_requirements: str | None = None) -> ScanTool:
-    """`safety scan` over the lock (or the frozen project); the key comes from SAFETY_API_KEY."""
+def safety(python_image: str, locks: Sequence[str] = ()) -> ScanTool:
+    """`safety scan` over the locks (container paths, joined into one requirements file) or the
+    frozen project; the key comes from SAFETY_API_KEY."""
     report = f"{RAW}/safety.json"
     target = "/safety-target"
-    if locked_requirements is not None:
+    joined = f"{target}/requirements.txt"
+    if locks:
         prepare: tuple[Step, ...] = (
             Step(("mkdir", "-p", target), OK_ONLY),
-            Step(("cp", f"{SRC}/{locked_requirements}", f"{target}/requirements.txt"), OK_ONLY,
-                 writes=(f"{target}/requirements.txt",)),
-        )  # fmt: skip
+            Step(("cat", *locks), OK_ONLY, writes=(joined,), stdout_path=joined),
+        )
     else:
         *install_project, freeze = _frozen_project("safety")
         prepare = (
             Step(("mkdir", "-p", target), OK_ONLY), *install_project,
-            Step(freeze.argv, OK_ONLY, writes=(f"{target}/requirements.txt",),
-                 stdout_path=f"{target}/requirements.txt"),
+            Step(freeze.argv, OK_ONLY, writes=(joined,), stdout_path=joined),
         )  # fmt: skip
     scan = Step(
         ("safety", "scan", "--target", target, "--save-as", "json", report),
@@ -220,15 +222,16 @@ def plan_scans(
     *,
     python_image: str,
     safety_key_set: bool,
-    locked_requirements: str | None = None,
+    locks: Sequence[str] = (),
     skip: frozenset[str] = frozenset(),
 ) -> ScanPlan:
     """Every scanner but those in `skip`; Safety only when its key is set. Skipped tools are
-    listed with the reason, and the report shows them as skipped, never as passed."""
-    tools = [bandit(python_image), pip_audit(python_image, locked_requirements), gitleaks()]
+    listed with the reason, and the report shows them as skipped, never as passed. `locks` are
+    the hashed requirements files the dependency scanners read (container paths)."""
+    tools = [bandit(python_image), pip_audit(python_image, locks), gitleaks()]
     skipped: list[ToolRun] = []
     if safety_key_set:
-        tools.append(safety(python_image, locked_requirements))
+        tools.append(safety(python_image, locks))
     else:
         skipped.append(SAFETY_SKIPPED)
     for tool in [tool for tool in tools if tool.name in skip]:

@@ -22,7 +22,6 @@ SOURCE_EXCLUDES = [
     ".venv", "**/__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis",
     "reports", "*.egg-info", "build", "dist",
 ]  # fmt: skip
-LOCKED_REQUIREMENTS = "app/requirements.txt"  # hashed: what the image installs
 LOCK_CONSTRAINTS = "app/constraints.txt"  # the same pins without hashes, for `pip -c`
 PIP_CACHE = "/root/.cache/pip"
 PIP_CACHE_VOLUME = "shipyard-pip"
@@ -71,11 +70,10 @@ class StageContext:
         return dag.host().directory(str(self.root), exclude=excludes, gitignore=True)
 
     def image(self) -> dagger.Container:
-        """The service image, built once per run (lazily) from the project's Dockerfile."""
+        """The service image, built once per run (lazily) as the declaration's [build] says."""
         if self._image is None:
-            self._image = image(
-                self.source(), self.plan, self.settings, self.source_date_epoch
-            )
+            self._image = image(self.source(), self.plan, self.settings,
+                                self.source_date_epoch, self.declaration.build)
         return self._image
 
     def failed_at(self, stage: str, site: DebugSite) -> None:

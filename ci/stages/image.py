@@ -1,25 +1,76 @@
-"""The service image as a lazy Dagger build from the project's Dockerfile, reproducible per
-commit (used by the build stage and by every stage that needs the image)."""
+"""The service image as a lazy Dagger build of the declaration's `[build]` (context, Dockerfile,
+target, arguments), reproducible per commit (used by the build stage and by every stage that
+needs the image)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 
 import dagger
 
 from ci.plan import ReleasePlan
 from ci.settings import Settings
+from shipyard.declaration import Build
+from shipyard.errors import DeclarationError
+
+# The build arguments the pipeline sets itself; `build.args` may not set them too.
+PIPELINE_ARGS = ("VERSION", "COMMIT", "CREATED", "SOURCE", "BASE_IMAGE", "SOURCE_DATE_EPOCH")
 
 
 def created_at(source_date_epoch: int) -> str:
     return datetime.fromtimestamp(source_date_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_args(plan: ReleasePlan, settings: Settings, source_date_epoch: int) -> (
-    list[dagger.BuildArg]
-):
-    """Everything the image says about itself comes from the commit, never the wall clock."""
+def context_path(build: Build) -> str:
+    """`build.context` normalised: "." for the repository root, else `backend`-style."""
+    return PurePosixPath(build.context).as_posix()
+
+
+def dockerfile_in_context(build: Build) -> str:
+    """The Dockerfile's path relative to the build context, as Dagger's `dockerBuild` takes it
+    (the declaration gives it relative to the repository root). Pure."""
+    context, dockerfile = PurePosixPath(build.context), PurePosixPath(build.dockerfile)
+    try:
+        return dockerfile.relative_to(context).as_posix()
+    except ValueError:
+        raise DeclarationError(
+            "shipyard.toml", "build.dockerfile",
+            f"{build.dockerfile!r} is outside build.context {build.context!r}: the pipeline "
+            "builds with the context's files only, so move the Dockerfile into it (the path "
+            "stays relative to the repository root, e.g. "
+            f"{(context / dockerfile.name).as_posix()!r})",
+        ) from None
+
+
+def check_build(build: Build) -> None:
+    """Refuse, before anything runs, a `[build]` the pipeline cannot build as declared."""
+    dockerfile_in_context(build)
+    declared_args(build.args)
+
+
+def declared_args(args: Mapping[str, str]) -> dict[str, str]:
+    """`build.args`, refused when one of them is an argument the pipeline sets itself: those
+    say which commit the image is (COMMIT feeds the revision label), so neither may silently
+    replace the other."""
+    for name in args:
+        if name in PIPELINE_ARGS:
+            fix = ("set the pipeline's BASE_IMAGE variable instead" if name == "BASE_IMAGE"
+                   else "remove it: the pipeline sets it from the commit")
+            raise DeclarationError("shipyard.toml", f"build.args.{name}",
+                                   f"is a build argument the pipeline sets itself: {fix}")
+    return dict(args)
+
+
+def build_args(
+    plan: ReleasePlan, settings: Settings, source_date_epoch: int,
+    declared: Mapping[str, str] | None = None,
+) -> list[dagger.BuildArg]:  # fmt: skip
+    """The declaration's arguments, then everything the image says about itself, which comes
+    from the commit, never the wall clock."""
     values = {
+        **declared_args(declared or {}),
         "VERSION": plan.version,
         "COMMIT": plan.sha,
         "CREATED": created_at(source_date_epoch),
@@ -32,9 +83,14 @@ def build_args(plan: ReleasePlan, settings: Settings, source_date_epoch: int) ->
 
 
 def image(
-    src: dagger.Directory, plan: ReleasePlan, settings: Settings, source_date_epoch: int
-) -> dagger.Container:
+    src: dagger.Directory, plan: ReleasePlan, settings: Settings, source_date_epoch: int,
+    build: Build | None = None,
+) -> dagger.Container:  # fmt: skip
     """The service image, lazily: nothing runs until a stage awaits it."""
-    return src.docker_build(
-        dockerfile="Dockerfile", build_args=build_args(plan, settings, source_date_epoch)
+    build = build or Build()
+    context = context_path(build)
+    return (src if context == "." else src.directory(context)).docker_build(
+        dockerfile=dockerfile_in_context(build),
+        target=build.target or "",
+        build_args=build_args(plan, settings, source_date_epoch, build.args),
     )

@@ -77,13 +77,15 @@ def publishing(engine: FakeEngine, registry_address: str, monkeypatch: pytest.Mo
 
 
 def healthy_image_output(call: Call, commit: str) -> str:
-    """What a good image prints: a non-root uid, and /health naming its commit."""
+    """What a good image prints: a non-root uid, and the probe's answer: /health naming its
+    commit."""
     execs = call.find_all("withExec")
     last = list(execs[-1].args["args"]) if execs else []
     if last == ["id", "-u"]:
         return "10001\n"
-    if last[:2] == ["python3", "-c"] and last[-2].endswith("/health"):
-        return json.dumps({"status": "ok", "version": "0.0.0", "commit": commit})
+    if last[:2] == ["python3", "-c"] and any(arg.endswith(":8000/health") for arg in last):
+        body = json.dumps({"status": "ok", "version": "0.0.0", "commit": commit})
+        return json.dumps({"status": 200, "body": body}) + "\n"
     return ""
 
 

@@ -61,7 +61,7 @@ def test_pip_audit_over_the_installed_project_freezes_then_audits_without_pip() 
 
 
 def test_pip_audit_over_a_lock_file_installs_only_pip_audit() -> None:
-    tool = tools.pip_audit(PY, "requirements.lock")
+    tool = tools.pip_audit(PY, ["/src/requirements.lock"])
     (audit,) = tool.steps
     assert audit.argv[:3] == ("pip-audit", "-r", "/src/requirements.lock")
     # the lock is hashed (pip-compile --generate-hashes): an unhashed or incomplete one fails
@@ -82,19 +82,30 @@ def test_safety_reads_its_key_from_a_secret_env_var_not_argv() -> None:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("lock", [None, "app/requirements.txt"])
-def test_safety_touches_the_source_only_after_it_is_mounted(lock: str | None) -> None:
-    tool = tools.safety(PY, lock)
+@pytest.mark.parametrize("locks", [(), ("/src/app/requirements.txt",)])
+def test_safety_touches_the_source_only_after_it_is_mounted(locks: tuple[str, ...]) -> None:
+    tool = tools.safety(PY, locks)
     assert all(not any(arg.startswith("/src") for arg in argv) for argv in tool.install)
     assert any(arg.startswith("/src") for step in tool.steps for arg in step.argv)
 
 
 def test_safety_over_the_lock_copies_it_into_its_target() -> None:
-    tool = tools.safety(PY, "app/requirements.txt")
+    tool = tools.safety(PY, ["/src/app/requirements.txt"])
     assert [step.argv for step in tool.steps[:2]] == [
         ("mkdir", "-p", "/safety-target"),
-        ("cp", "/src/app/requirements.txt", "/safety-target/requirements.txt"),
+        ("cat", "/src/app/requirements.txt"),
     ]
+    assert tool.steps[1].stdout_path == "/safety-target/requirements.txt"
+
+
+def test_several_locks_are_all_audited_in_hash_checking_mode() -> None:
+    locks = ["/src/app/requirements.txt", "/audit/locked-requirements.txt"]
+    plan = tools.plan_scans(python_image=PY, safety_key_set=True, locks=locks)
+    by_name = {tool.name: tool for tool in plan.tools}
+    audit = by_name["pip-audit"].steps[-1].argv
+    assert audit[:5] == ("pip-audit", "-r", locks[0], "-r", locks[1])
+    assert "--require-hashes" in audit
+    assert by_name["safety"].steps[1].argv == ("cat", *locks)
 
 
 def test_skipped_scanners_are_listed_as_skipped_never_run() -> None:
