@@ -39,6 +39,8 @@ Executed, with the Docker equivalent:
                                               <alias>:127.0.0.1` until its exposed ports listen;
                                               the bound exec joins its network namespace
   exitCode / stdout / stderr / sync / id, file().contents, directory().export, file().export
+  Container.label(name)                       the image's label (docker image inspect); null
+                                              when the image has none of that name
 Networking: plain execs and builds use `--network host` (Dagger execs reach the network; here
 that means PyPI through the host, and the host's loopback too). An exec bound to services runs
 in the first service's namespace: it reaches `http://<alias>:<port>` and nothing else.
@@ -116,7 +118,7 @@ SUPPORTED: dict[str, frozenset[str]] = {
         "Container.asService": "args useEntrypoint",
         "Container.withServiceBinding": "alias service",
         "Container.exitCode": "", "Container.stdout": "", "Container.stderr": "",
-        "Container.sync": "", "Container.publish": "address",
+        "Container.sync": "", "Container.publish": "address", "Container.label": "name",
         "Container.directory": "path", "Container.file": "path",
     }.items()
 }  # fmt: skip
@@ -809,6 +811,7 @@ class DockerExecutor(Executor):
             "Container.stderr": lambda call: last(call).stderr,
             "Container.sync": self._sync,
             "Container.publish": self._publish,
+            "Container.label": self._label,
             "Directory.export": self._export,
             "File.export": self._export,
             "File.contents": lambda call: self.value_of(call.parent).path.read_text(
@@ -819,6 +822,13 @@ class DockerExecutor(Executor):
     def _sync(self, call: Call) -> str:
         self.container(call)  # evaluated: an exec failure surfaces here
         return self.id_for(call.parent)
+
+    def _label(self, call: Call) -> str | None:
+        """A label of the container's image, as its config has it (set by LABEL or a base)."""
+        image = self.need_image(self.container(call), "label")
+        labels = self.config(image).get("Labels") or {}
+        value = labels.get(str(call.args["name"]))
+        return None if value is None else str(value)
 
     def _publish(self, call: Call) -> str:
         ctr = self.container(call)
