@@ -8,7 +8,7 @@ from dagger import dag
 
 from ci.errors import CiError
 from ci.scans.findings import Status, ToolRun
-from ci.scans.gate import evaluate
+from ci.scans.gate import Policy, evaluate
 from ci.scans.locks import AUDIT_LOCK, AuditInputs, audit_inputs
 from ci.scans.parse import conclude
 from ci.scans.render import combined_json, headline, markdown_summary, sarif_files
@@ -130,7 +130,9 @@ def _failed(ctx: StageContext, tool: ScanTool, failure: StepFailure) -> ToolRun:
 
 def gate(ctx: StageContext, runs: list[ToolRun]) -> str:
     """Write every report, then pass or fail the stage on the policy and allowlist."""
-    policy, allowlist = load_policy(str(ctx.root / "security" / "allowlist.toml"))
+    allowlist_file = ctx.root / "security" / "allowlist.toml"
+    policy, allowlist = (load_policy(str(allowlist_file)) if allowlist_file.exists()
+                         else (Policy(), ()))  # a repository without one: the default policy
     verdict = evaluate(runs, policy, allowlist, today=ctx.today)
     summary = markdown_summary(runs, verdict, policy)
     reports = ctx.settings.reports
