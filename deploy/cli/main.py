@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from functools import partial
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -36,6 +37,8 @@ from deploy.host.remote import connect
 from deploy.ledger import Entry, Lock, Release, newest
 from deploy.release import ReleaseResult, release, rollback
 from deploy.strategies.base import CanaryView
+from shipyard.declaration import find_declaration, read_declaration
+from shipyard.errors import DeclarationError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C (the shell's 128 + SIGINT)
@@ -272,8 +275,9 @@ def main(
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     environ = os.environ if environ is None else environ
     try:
-        fleet = load_fleet(args.environment, environ)
-    except (ConfigError, InvalidInput) as error:
+        declaration = read_declaration(find_declaration(Path.cwd()))
+        fleet = load_fleet(args.environment, environ, declaration)
+    except (ConfigError, InvalidInput, DeclarationError) as error:
         err.print(f"error: {error}")
         json_failure(args, args.environment, error, out)
         return EXIT_USAGE

@@ -84,7 +84,8 @@ async def check_health(runner: Runner, target: Target, facts: Facts) -> Finding:
     quick = replace(target.health, successes=1, timeout=3.0)
     async with runner.forward_port(quick.port) as port:
         verdict = await wait_healthy(port, quick)
-    judgement = health_verdict(verdict.healthy, verdict.last.detail, quick.port, facts)
+    judgement = health_verdict(verdict.healthy, verdict.last.detail, quick.port, facts,
+                               quick.path, target.service)  # fmt: skip
     return finding(*HEALTH, judgement)
 
 

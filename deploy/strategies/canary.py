@@ -209,7 +209,8 @@ class Canary(BlueGreen):
         before = await self.live_file()
         weights = {stable: 100 - weight, canary: weight}
         await host.runner.write_file(path, weighted_upstream(
-            stable, weights, host_network=True, ports=await self.colour_ports()))  # fmt: skip
+            stable, weights, host_network=True, ports=await self.colour_ports(),
+            app_port=host.target.app_port))  # fmt: skip
         done = await host.runner.run(cmd.proxy_switch(await self.proxy_container()), check=False)
         if not done.ok:
             if before is not None:

@@ -1,0 +1,41 @@
+"""Pure: does a service's answer match what its declaration expects (health and checks)?"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pydantic import JsonValue
+
+
+def body_mismatch(expect: JsonValue, body: JsonValue) -> str | None:
+    """What is wrong with `body` (parsed JSON) against `expect`; None when it matches.
+
+    A table expects those keys with those values (recursively; other keys may be there too);
+    an empty table accepts any answer; any other value must equal the whole answer (`true`)."""
+    if isinstance(expect, dict):
+        if not expect:
+            return None
+        if not isinstance(body, dict):
+            return f"answered {shown(body)}, not a JSON object with {shown(expect)}"
+        for key, wanted in expect.items():
+            if key not in body:
+                return f"answered {shown(body)}, without {json.dumps(key)}"
+            inner = body_mismatch(wanted, body[key])
+            if inner is not None:
+                return f"{json.dumps(key)}: {inner}" if isinstance(wanted, dict) else (
+                    f"answered {json.dumps(key)}: {shown(body[key])}, not {shown(wanted)}")
+        return None
+    if type(body) is not type(expect) or body != expect:  # 1 is not true, 1.0 is not 1
+        return f"answered {shown(body)}, not {shown(expect)}"
+    return None
+
+
+def status_mismatch(status: int, accepted: Sequence[int]) -> str | None:
+    """`HTTP 503` when the status is not one of `accepted`; None when it is."""
+    return None if status in accepted else f"HTTP {status}"
+
+
+def shown(value: JsonValue, limit: int = 120) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
