@@ -33,7 +33,7 @@ from deploy.deployer import Deployer, Status
 from deploy.errors import ConfigError, DeployError, InvalidInput
 from deploy.evidence import Override
 from deploy.fleet.each import Answer
-from deploy.host.remote import connect
+from deploy.host.remote import connect, quiet_ssh_library
 from deploy.ledger import Entry, Lock, Release, newest
 from deploy.release import ReleaseResult, release, rollback
 from deploy.strategies.base import CanaryView
@@ -270,6 +270,7 @@ def main(
     argv: list[str] | None = None, environ: Mapping[str, str] | None = None,
     prog: str = "python -m deploy",
 ) -> int:
+    quiet_ssh_library()
     args = build_parser(prog).parse_args(argv)
     out = Console(highlight=False, soft_wrap=True, markup=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -306,8 +307,10 @@ def json_failure(
 
 
 def run() -> None:
-    """Console-script entry point: help and errors name the command typed."""
-    sys.exit(main(prog=os.path.basename(sys.argv[0]) or "shipyard-deploy"))
+    """Entry point of `python -m deploy` and the console script: help and errors name the
+    command typed."""
+    typed = os.path.basename(sys.argv[0]) if sys.argv else ""
+    sys.exit(main(prog="python -m deploy" if typed in ("", "__main__.py", "-c") else typed))
 
 
 if __name__ == "__main__":

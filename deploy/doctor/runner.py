@@ -24,7 +24,8 @@ from deploy.doctor.verdicts import Facts, Output, health_verdict, ssh_verdict
 from deploy.errors import ConnectionFailed
 from deploy.fleet.each import each_target
 from deploy.host.health import wait_healthy
-from deploy.host.remote import Runner, connect
+from deploy.host.remote import connect
+from deploy.host.runner import Runner
 
 
 def facts_of(target: Target) -> Facts:

@@ -14,7 +14,7 @@ from deploy import identity
 from deploy.config import Target
 from deploy.errors import PreflightFailed
 from deploy.host.health import Progress
-from deploy.host.remote import Runner
+from deploy.host.runner import Runner
 from deploy.ledger import Kind, Ledger, Outcome, Release, line_to_append, read_ledger
 
 
