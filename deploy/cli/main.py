@@ -40,7 +40,8 @@ from deploy.strategies.base import CanaryView
 from shipyard.declaration import find_declaration, read_declaration
 from shipyard.errors import DeclarationError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # docs/deploy.md: 0 done, 1 failed, 2 refused
+EXIT_REFUSED = EXIT_USAGE  # bad input or a policy (evidence, a held lock) turned it down
 EXIT_INTERRUPTED = 130  # Ctrl-C (the shell's 128 + SIGINT)
 
 
@@ -294,7 +295,7 @@ def main(
     except DeployError as error:
         err.print(f"error: {error}")
         json_failure(args, target.environment, error, out)
-        return EXIT_USAGE if isinstance(error, InvalidInput) else EXIT_FAILED
+        return EXIT_REFUSED if error.refused else EXIT_FAILED
 
 
 def json_failure(

@@ -17,7 +17,7 @@ from deploy.canary_policy import (
     parse_canary_state,
     parse_steps,
 )
-from deploy.errors import CanaryAborted, PreflightFailed, ProxyRejected
+from deploy.errors import CanaryAborted, InvalidInput, PreflightFailed, ProxyRejected
 from deploy.host.session import HostSession
 from deploy.layout import colour_service
 from deploy.ledger import Kind, Outcome, Release
@@ -84,8 +84,8 @@ class Canary(BlueGreen):
     async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
         host = self.host
         waiting = await self.state()
-        if waiting is not None:
-            raise PreflightFailed(
+        if waiting is not None:  # refused: nothing changes until promote or abort
+            raise InvalidInput(
                 f"A canary is in progress on {waiting.canary} (step {waiting.step + 1}): run "
                 f"`python -m deploy {host.target.environment} promote` or `... abort` first."
             )
@@ -229,7 +229,7 @@ class Canary(BlueGreen):
         # INTERRUPTED: the deployer died mid-step; the state file still says where it was.
         if state is None or record is None or record.outcome not in (Outcome.PAUSED,
                                                                      Outcome.INTERRUPTED):
-            raise PreflightFailed(
+            raise InvalidInput(
                 f"No canary is paused on {self.host.target.environment}: nothing to promote "
                 "or abort (`status` shows what runs)."
             )
