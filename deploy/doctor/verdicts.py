@@ -66,7 +66,7 @@ def failed(message: str, fix: str) -> Judgement:
     return Judgement("FAIL", message, fix)
 
 
-# -- ssh and health (their I/O is in deploy/diagnose.py) -----------------------------------
+# -- ssh and health (their I/O is in deploy/doctor/runner.py) -----------------------------------
 
 SSH_FIXES = {
     "HostKeyNotVerifiable": "Check that this is the right host (ssh-keyscan -p PORT HOST on a "
