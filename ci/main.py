@@ -28,6 +28,7 @@ from ci.settings import DAGGER_VERSION, Settings, SettingsError, load_settings
 from ci.stages.context import StageContext
 from ci.stages.image import check_build
 from ci.stages.loadtest import record_summary, run_gate, summary_text
+from deploy.host.remote import quiet_ssh_library
 from loadtest.config import add_flags, resolve
 from loadtest.errors import ConfigError
 from loadtest.thresholds import EXIT_USAGE as LOADTEST_EXIT_USAGE
@@ -327,6 +328,7 @@ async def send_notification(
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_ssh_library()
     args = parse(list(sys.argv[1:] if argv is None else argv))
     output = Output()
     try:

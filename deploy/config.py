@@ -7,9 +7,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from pydantic import JsonValue
+
 from deploy.canary_policy import DEFAULT_STEPS, Step, Thresholds, parse_steps
 from deploy.errors import ConfigError, InvalidInput
 from deploy.proxy import DEFAULT_COLOUR_PORTS, DEFAULT_PROXY_IMAGE, ColourPorts
+from shipyard.declaration import (
+    DEFAULT_HEALTH_PATH,
+    DEFAULT_NAME,
+    DEFAULT_PORT,
+    Declaration,
+    ok_status,
+)
 
 ENVIRONMENT_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 HOST_PATTERN = re.compile(  # a name or IPv4; an IPv6 address, bare or in balanced brackets
@@ -47,13 +56,29 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class HealthPolicy:
-    """How a release proves it is healthy: N consecutive passes within a timeout."""
+    """How a release proves it is healthy (N consecutive answers the declaration accepts,
+    within a timeout) and that it is the new release (its identity)."""
 
-    port: int = 8000
-    path: str = "/health"
+    port: int = DEFAULT_PORT  # where the host answers: <ENV>_HEALTH_PORT, else the declared port
+    path: str = DEFAULT_HEALTH_PATH
     successes: int = 3
     interval: float = 0.5
     timeout: float = 60.0
+    statuses: tuple[int, ...] = (200,)
+    expect: JsonValue = field(default_factory=ok_status, hash=False)
+    identity: str = "health-json"  # or revision-label (shipyard.toml's identity.source)
+    identity_field: str = "commit"
+
+
+def health_contract(declaration: Declaration, port: int, successes: int,
+                    timeout: float) -> HealthPolicy:  # fmt: skip
+    """The declaration's health contract and identity, probed on the host's `port`."""
+    health, identity = declaration.health, declaration.identity
+    return HealthPolicy(
+        port=port, path=health.path, successes=successes, timeout=timeout,
+        statuses=tuple(health.status), expect=health.expect, identity=identity.source,
+        identity_field=identity.field,
+    )  # fmt: skip
 
 
 IMAGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
@@ -66,7 +91,7 @@ class ReleasePolicy:
 
     strategy: str = "recreate"
     proxy_image: str = DEFAULT_PROXY_IMAGE
-    proxy_listen: str = "8000"  # nginx `listen` on host networking (bridge: always 8000)
+    proxy_listen: str = str(DEFAULT_PORT)  # nginx `listen` (the declared port by default)
     drain: float = 30.0  # seconds the old colour gets to finish in-flight requests
     watch: float = 30.0  # seconds the new colour is watched before the old one stops
     colour_ports: ColourPorts = DEFAULT_COLOUR_PORTS  # blue's and green's, on host networking
@@ -104,7 +129,8 @@ class Target:
     lock_ttl: float = 30.0  # a deployer's lease: its lock is stale this long after a heartbeat
     compose: str = "auto"
     release: ReleasePolicy = ReleasePolicy()
-    service: str = "api"  # the compose service that runs the app
+    service: str = DEFAULT_NAME  # the compose service that runs the app
+    app_port: int = DEFAULT_PORT  # the port the app's container listens on (declared)
     canary: CanarySettings = CanarySettings()
     evidence: EvidencePolicy = EvidencePolicy()
     name: str = ""  # how outputs name this host; host:port unless set
@@ -141,9 +167,11 @@ class Fleet:
         return self.environment.upper()
 
 
-def load_target(environment: str, environ: Mapping[str, str]) -> Target:
+def load_target(
+    environment: str, environ: Mapping[str, str], declaration: Declaration | None = None
+) -> Target:
     """The one host of an environment (`<ENV>_HOST`, or `<ENV>_HOSTS` naming one host)."""
-    fleet = load_fleet(environment, environ)
+    fleet = load_fleet(environment, environ, declaration)
     if len(fleet.targets) != 1:
         raise ConfigError(fleet.prefix + "_HOSTS", (
             f"names {len(fleet.targets)} hosts; this command works on one host at a time "
@@ -151,8 +179,12 @@ def load_target(environment: str, environ: Mapping[str, str]) -> Target:
     return fleet.targets[0]
 
 
-def load_fleet(environment: str, environ: Mapping[str, str]) -> Fleet:
-    """Read `<ENV>_HOSTS` (or `<ENV>_HOST`), `_PARALLEL` and each host's Target."""
+def load_fleet(
+    environment: str, environ: Mapping[str, str], declaration: Declaration | None = None
+) -> Fleet:
+    """Read `<ENV>_HOSTS` (or `<ENV>_HOST`), `_PARALLEL` and each host's Target; what the
+    service is (port, health contract, identity) comes from its declaration."""
+    declared = declaration or Declaration()
     if not ENVIRONMENT_PATTERN.fullmatch(environment):
         raise InvalidInput(
             f"Environment {environment!r} is not a valid name: use lower-case letters, digits "
@@ -161,12 +193,12 @@ def load_fleet(environment: str, environ: Mapping[str, str]) -> Fleet:
     read = _Reader(environment.upper(), environ)
     hosts = read.optional("HOSTS")
     if hosts is None:
-        return Fleet(environment, (single_target(environment, environ),))
+        return Fleet(environment, (single_target(environment, environ, declared),))
     if read.optional("HOST") is not None:
         raise ConfigError(read.name("HOST"), (
             f"is set together with {read.name('HOSTS')}: set {read.name('HOST')} for one host "
             f"or {read.name('HOSTS')} for several, not both."))  # fmt: skip
-    targets = named(tuple(host_target(environment, environ, overlay, read.name("HOSTS"))
+    targets = named(tuple(host_target(environment, environ, overlay, read.name("HOSTS"), declared)
                           for overlay in host_overlays(read, hosts)))  # fmt: skip
     fleet = Fleet(environment, targets, several=True, parallel=read.integer(
         "PARALLEL", default=len(targets), low=1, high=1000))  # fmt: skip
@@ -237,11 +269,12 @@ def host_overlays(read: _Reader, text: str) -> list[dict[str, str]]:
 
 
 def host_target(
-    environment: str, environ: Mapping[str, str], overlay: dict[str, str], variable: str
+    environment: str, environ: Mapping[str, str], overlay: dict[str, str], variable: str,
+    declaration: Declaration,
 ) -> Target:
     """One host's Target; an error in its per-host settings names the `<ENV>_HOSTS` entry."""
     try:
-        return single_target(environment, {**environ, **overlay})
+        return single_target(environment, {**environ, **overlay}, declaration)
     except (ConfigError, InvalidInput) as error:
         overridden = [name for name in list(overlay)[2:] if name in str(error)]
         if not overridden:
@@ -263,7 +296,9 @@ def split_address(text: str, variable: str, default_port: str) -> tuple[str, str
     return host, port
 
 
-def single_target(environment: str, environ: Mapping[str, str]) -> Target:
+def single_target(
+    environment: str, environ: Mapping[str, str], declaration: Declaration
+) -> Target:
     """Read `<ENV>_HOST`, `_USERNAME`, `_SSH_KEY`, `_SSH_PORT`, `_APP_PATH`, `_KNOWN_HOSTS`..."""
     read = _Reader(environment.upper(), environ)
     return Target(
@@ -274,27 +309,30 @@ def single_target(environment: str, environ: Mapping[str, str]) -> Target:
         private_key=Secret(read.private_key("SSH_KEY")),
         known_hosts=read.known_hosts("KNOWN_HOSTS"),
         app_path=check_path(read.required("APP_PATH"), variable=read.name("APP_PATH")),
-        health=HealthPolicy(
-            port=read.integer("HEALTH_PORT", default=8000, low=1, high=65535),
+        health=health_contract(
+            declaration,
+            port=read.integer("HEALTH_PORT", default=declaration.port, low=1, high=65535),
             successes=read.integer("HEALTH_SUCCESSES", default=3, low=1, high=100),
             timeout=float(read.integer("HEALTH_TIMEOUT", default=60, low=1, high=3600)),
         ),
         lock_wait=float(read.integer("LOCK_WAIT", default=60, low=0, high=3600)),
         lock_ttl=float(read.integer("LOCK_TTL", default=30, low=2, high=3600)),
         compose=read.choice("COMPOSE", ("auto", "v2", "v1"), default="auto"),
-        release=release_policy(read),
+        release=release_policy(read, declaration.port),
         service=read.optional_matching(
-            "SERVICE", SERVICE_PATTERN, "a compose service name (a-z 0-9 _ . -)", "api"
+            "SERVICE", SERVICE_PATTERN, "a compose service name (a-z 0-9 _ . -)", declaration.name
         ),
+        app_port=declaration.port,
         canary=canary_settings(read),
         evidence=evidence_policy(environment, read),
     )
 
 
-def release_policy(read: _Reader) -> ReleasePolicy:
-    """`<ENV>_STRATEGY`, `_PROXY_IMAGE`, `_PROXY_LISTEN`, `_COLOUR_PORTS`, `_DRAIN`, `_WATCH`."""
+def release_policy(read: _Reader, port: int) -> ReleasePolicy:
+    """`<ENV>_STRATEGY`, `_PROXY_IMAGE`, `_PROXY_LISTEN` (default: the declared `port`),
+    `_COLOUR_PORTS`, `_DRAIN`, `_WATCH`."""
     listen = read.optional_matching(
-        "PROXY_LISTEN", LISTEN_PATTERN, "a port or 127.0.0.1:PORT", "8000")  # fmt: skip
+        "PROXY_LISTEN", LISTEN_PATTERN, "a port or 127.0.0.1:PORT", str(port))  # fmt: skip
     return ReleasePolicy(
         strategy=read.choice(
             "STRATEGY", ("recreate", "blue-green", "canary"), default="recreate"

@@ -14,7 +14,7 @@ from deploy.errors import (
 )
 from deploy.host.health import Progress, wait_healthy
 from deploy.host.lock import HostLock
-from deploy.host.remote import Runner
+from deploy.host.runner import Runner
 from deploy.host.session import HostSession, now_iso, tag_of
 from deploy.ledger import (
     Kind,

@@ -1,30 +1,37 @@
-"""The deployer's exceptions, one tree.
+"""The deployer's exceptions, one tree. `refused` ones (R) turned the request down before
+anything changed: the CLIs exit 2 for them, 1 for the others (a release that failed).
 
     DeployError                  anything the deployer refuses or fails at
-    ├── ConfigError              a missing or malformed variable; names it
-    ├── InvalidInput             a tag, reference or path that could be misread
+    ├── ConfigError          (R) a missing or malformed variable; names it
+    ├── InvalidInput         (R) a tag, reference or path that could be misread
     ├── ConnectionFailed         SSH could not connect (host key, auth, network)
     ├── RemoteCommandFailed      a command on the host exited non-zero
-    ├── LockHeld                 another deployer holds the host's lock
+    ├── LockHeld             (R) another deployer holds the host's lock
     ├── PreflightFailed          the host is not ready (no app path, no compose file)
     ├── PullFailed               the new image could not be pulled; nothing changed
     ├── HealthCheckFailed        the new release never became healthy, or degraded (rolled back)
     ├── ProxyRejected            the proxy refused its new config; the old colour still serves
-    ├── InitRefused              init met a compose file it does not understand; nothing changed
-    ├── NothingToRollBack        no earlier release to go back to
+    ├── InitRefused          (R) init met a compose file it does not understand; nothing changed
+    ├── NothingToRollBack    (R) no earlier release to go back to
     ├── CanaryAborted            a canary step breached a threshold; the stable colour serves
-    └── EvidenceMissing          production asked for a digest not proven on staging
+    └── EvidenceMissing      (R) production asked for a digest not proven on staging
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class DeployError(Exception):
     """Base of every error the deployer raises on purpose."""
 
+    refused: ClassVar[bool] = False  # turned down before anything changed (exit 2)
+
 
 class ConfigError(DeployError):
     """A configuration variable is missing or malformed."""
+
+    refused = True
 
     def __init__(self, variable: str, message: str) -> None:
         super().__init__(f"{variable}: {message}")
@@ -33,6 +40,8 @@ class ConfigError(DeployError):
 
 class InvalidInput(DeployError):
     """A tag, image reference or path was refused before anything ran."""
+
+    refused = True
 
 
 class ConnectionFailed(DeployError):
@@ -52,6 +61,8 @@ class RemoteCommandFailed(DeployError):
 
 class LockHeld(DeployError):
     """Another deployer holds the host's lock."""
+
+    refused = True
 
 
 class PreflightFailed(DeployError):
@@ -73,9 +84,13 @@ class ProxyRejected(DeployError):
 class InitRefused(DeployError):
     """`init` did not understand the app folder; it changed nothing."""
 
+    refused = True
+
 
 class NothingToRollBack(DeployError):
     """There is no earlier healthy release to return to."""
+
+    refused = True
 
 
 class CanaryAborted(DeployError):
@@ -84,3 +99,5 @@ class CanaryAborted(DeployError):
 
 class EvidenceMissing(DeployError):
     """The release has no record of passing where it must have passed first (staging)."""
+
+    refused = True

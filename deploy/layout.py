@@ -16,8 +16,9 @@ from deploy.proxy import (
     ColourPorts,
     colour_port,
 )
+from shipyard.declaration import DEFAULT_NAME, DEFAULT_PORT
 
-SERVICE = "api"
+SERVICE = DEFAULT_NAME  # the guide's one service; the colours are SERVICE-blue, SERVICE-green
 LAYOUT_FILE = "docker-compose.yml"  # what `init` writes in the app folder
 MARKER = "# shipyard blue-green layout"
 TAG_VARIABLE = "IMAGE_TAG"
@@ -47,6 +48,7 @@ class GuideService:
     host_network: bool
     public_port: int
     carried: tuple[tuple[str, Any], ...]
+    app_port: int = DEFAULT_PORT  # where the app's container listens (declared)
 
 
 def is_blue_green(model: dict[str, Any]) -> bool:
@@ -54,36 +56,39 @@ def is_blue_green(model: dict[str, Any]) -> bool:
     return {"proxy", *map(colour_service, COLOURS)} <= set(services)
 
 
-def understand(model: dict[str, Any], app_path: str) -> GuideService:
-    """The guide's single `api` service, or InitRefused naming everything not understood."""
+def understand(
+    model: dict[str, Any], app_path: str, *, app_port: int = DEFAULT_PORT, service: str = SERVICE
+) -> GuideService:
+    """The guide's single service (`service`, declared: `api` by default), or InitRefused
+    naming everything not understood; its container listens on `app_port`."""
     services = model.get("services") or {}
     problems: list[str] = []
-    if set(services) != {SERVICE}:
-        problems.append(f"expected exactly one service `{SERVICE}`, found {sorted(services)}")
-    api = services.get(SERVICE) or {}
+    if set(services) != {service}:
+        problems.append(f"expected exactly one service `{service}`, found {sorted(services)}")
+    api = services.get(service) or {}
     unknown = sorted(set(api) - set(CARRIED) - set(REPLACED))
     if unknown:
-        problems.append(f"`{SERVICE}` uses keys this layout does not carry: {', '.join(unknown)}")
+        problems.append(f"`{service}` uses keys this layout does not carry: {', '.join(unknown)}")
     image = str(api.get("image", ""))
     if image.count("${" + TAG_VARIABLE) != 1:
-        problems.append(f"`{SERVICE}.image` must use ${{{TAG_VARIABLE}}} once, got {image!r}")
+        problems.append(f"`{service}.image` must use ${{{TAG_VARIABLE}}} once, got {image!r}")
     networks = set(api.get("networks") or {})
     if networks - {"default"}:
-        problems.append(f"`{SERVICE}` joins networks this layout does not carry: "
+        problems.append(f"`{service}` joins networks this layout does not carry: "
                         f"{', '.join(sorted(networks - {'default'}))}")  # fmt: skip
     host_network = api.get("network_mode") == "host"
     ports = api.get("ports") or []
     if not host_network and len(ports) != 1:
-        problems.append(f"`{SERVICE}` must publish exactly one port (or use host networking)")
+        problems.append(f"`{service}` must publish exactly one port (or use host networking)")
     if problems:
         raise InitRefused(
             "The compose file is not the guide's single-service file, so init changed nothing: "
             + "; ".join(problems) + "."
         )
-    public = int(ports[0].get("published") or 8000) if ports else 8000
+    public = int(ports[0].get("published") or app_port) if ports else app_port
     carried = tuple((key, _relative(api[key], app_path) if key == "volumes" else api[key])
                     for key in CARRIED if key in api)  # fmt: skip
-    return GuideService(image, host_network, public, carried)
+    return GuideService(image, host_network, public, carried, app_port)
 
 
 def _relative(volumes: list[Any], app_path: str) -> list[Any]:
@@ -111,7 +116,7 @@ def compose_text(guide: GuideService, ports: ColourPorts) -> str:
     if guide.host_network:
         lines.append('    network_mode: "host"')
     else:
-        lines.append(f'    ports: ["{guide.public_port}:8000"]')
+        lines.append(f'    ports: ["{guide.public_port}:{guide.app_port}"]')
     for colour in COLOURS:
         lines += _colour_lines(guide, colour, colour_port(colour, ports))
     return "\n".join(lines) + "\n"
@@ -122,14 +127,14 @@ def _colour_lines(guide: GuideService, colour: str, port: int) -> list[str]:
     lines = [f"  {colour_service(colour)}:", f"    image: {json.dumps(image)}"]
     for key, value in guide.carried:
         if key == "environment":
-            value = _with_port(value, port if guide.host_network else 8000)
+            value = _with_port(value, port if guide.host_network else guide.app_port)
         lines.append(f"    {key}: {json.dumps(value)}")
     if "environment" not in dict(guide.carried):
-        lines.append(f'    environment: ["PORT={port if guide.host_network else 8000}"]')
+        lines.append(f'    environment: ["PORT={port if guide.host_network else guide.app_port}"]')
     if guide.host_network:
         lines.append('    network_mode: "host"')
     else:  # the deployer health-checks a colour directly, before the proxy sends it anything
-        lines.append(f'    ports: ["127.0.0.1:{port}:8000"]')
+        lines.append(f'    ports: ["127.0.0.1:{port}:{guide.app_port}"]')
     return lines
 
 
@@ -163,7 +168,7 @@ def layout_ports(text: str | None) -> ColourPorts | None:
 
 
 def _port_in(key: str, value: str) -> int | None:
-    """The port in a colour's `environment` (PORT) or `ports` (127.0.0.1:PORT:8000) value."""
+    """The port in a colour's `environment` (PORT) or `ports` (127.0.0.1:PORT:APP) value."""
     try:
         parsed = json.loads(value)
     except ValueError:

@@ -7,9 +7,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from shipyard.declaration import DEFAULT_PORT
+
 COLOURS = ("blue", "green")
 # Where blue and green listen on host networking (on a bridge: published on 127.0.0.1 there,
-# 8000 inside). `<ENV>_COLOUR_PORTS` chooses them; these are the defaults.
+# the app's declared port inside). `<ENV>_COLOUR_PORTS` chooses them; these are the defaults.
 ColourPorts = tuple[int, int]
 DEFAULT_COLOUR_PORTS: ColourPorts = (8001, 8002)
 PROXY_DIR = "proxy"
@@ -35,21 +37,26 @@ def colour_port(colour: str, ports: ColourPorts) -> int:
     return ports[COLOURS.index(colour)]
 
 
-def upstream_address(colour: str, *, host_network: bool, ports: ColourPorts) -> str:
-    """Where the proxy reaches a colour: a loopback port, or the service name on a bridge."""
+def upstream_address(
+    colour: str, *, host_network: bool, ports: ColourPorts, app_port: int = DEFAULT_PORT
+) -> str:
+    """Where the proxy reaches a colour: a loopback port, or the colour's service on a bridge
+    at the port the app's container listens on (the declared port)."""
     if host_network:
         return f"127.0.0.1:{colour_port(colour, ports)}"
-    return f"api-{colour}:8000"
+    return f"api-{colour}:{app_port}"
 
 
-def live_upstream(colour: str, *, host_network: bool, ports: ColourPorts) -> str:
+def live_upstream(
+    colour: str, *, host_network: bool, ports: ColourPorts, app_port: int = DEFAULT_PORT
+) -> str:
     """The included file that says which colour serves; swapped whole, then `nginx -s reload`."""
+    address = upstream_address(colour, host_network=host_network, ports=ports, app_port=app_port)
     return (
         f"# Written by the deployer: {colour} serves. Swapped atomically at each switch.\n"
         f'map $host $shipyard_colour {{ default "{colour}"; }}\n'
         f"upstream shipyard_live {{\n"
-        f"    server {upstream_address(colour, host_network=host_network, ports=ports)} "
-        "max_fails=0;\n"
+        f"    server {address} max_fails=0;\n"
         f"}}\n"
     )
 
@@ -144,7 +151,7 @@ class WatchPolicy:
 
     max_error_ratio: float = 0.05  # more than 5 % of its answers are 5xx ...
     min_errors: int = 3  # ... and at least this many (one stray 500 is not a verdict)
-    failed_probes: int = 2  # or this many /health probes in a row fail
+    failed_probes: int = 2  # or this many health probes in a row fail
 
 
 def watch_verdict(
@@ -166,19 +173,19 @@ def watch_verdict(
 
 
 def weighted_upstream(
-    stable: str, weights: dict[str, int], *, host_network: bool, ports: ColourPorts
+    stable: str, weights: dict[str, int], *, host_network: bool, ports: ColourPorts,
+    app_port: int = DEFAULT_PORT,
 ) -> str:
     """live.upstream that splits requests by nginx `weight=` (colours at weight 0 are left
     out). The log's colour comes from the address that answered; `default` is the stable
     colour, so `parse_live_colour` still reads which colour serves."""
+    address = {colour: upstream_address(colour, host_network=host_network, ports=ports,
+                                        app_port=app_port) for colour in COLOURS}  # fmt: skip
     servers = "".join(
-        f"    server {upstream_address(colour, host_network=host_network, ports=ports)} "
-        f"weight={weight} max_fails=0;\n"
+        f"    server {address[colour]} weight={weight} max_fails=0;\n"
         for colour, weight in sorted(weights.items()) if weight > 0
     )  # fmt: skip
-    keys = "".join(
-        f' "{upstream_address(colour, host_network=host_network, ports=ports)}" "{colour}";'
-        for colour in COLOURS)  # fmt: skip
+    keys = "".join(f' "{address[colour]}" "{colour}";' for colour in COLOURS)
     return (
         f"# Written by the deployer: a canary; {stable} is stable. Weights in percent.\n"
         f'map $upstream_addr $shipyard_colour {{ default "{stable}";{keys} }}\n'

@@ -13,7 +13,8 @@ from deploy.evidence import Override, check_evidence, override_record
 from deploy.fleet.each import Answer, host_deployer, on_every_host
 from deploy.fleet.release import FleetRelease, HostOutcome, HostRun
 from deploy.host.health import Progress
-from deploy.host.remote import Runner, connect
+from deploy.host.remote import connect
+from deploy.host.runner import Runner
 from deploy.host.session import now_iso
 from deploy.ledger import Outcome, Release
 

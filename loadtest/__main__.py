@@ -6,19 +6,25 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 from loadtest.config import add_flags, resolve
 from loadtest.errors import ConfigError, TargetError
+from loadtest.profile import Profile
 from loadtest.report import numbers_text, summary_line
 from loadtest.thresholds import EXIT_ERROR, EXIT_USAGE
+from shipyard.declaration import find_declaration, read_declaration
+from shipyard.errors import DeclarationError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest",
-        description="Load the service with the Locust profile (loadtest/locustfile.py), judge "
-        "it against k6-style thresholds and print one JSON summary line. Exit codes: 0 passed, "
-        "1 error (unreachable, nothing measured), 2 bad flag or variable, 10 failure ratio, "
+        description="Load the service with the paths its declaration names (shipyard.toml's "
+        "load.paths, found from the working folder up), judge it against k6-style thresholds "
+        "and print one JSON summary line. Exit codes: 0 passed, 1 error (unreachable, nothing "
+        "measured), 2 bad flag, variable or declaration, 10 failure ratio, "
         "11 p95, 12 p99 (the lowest breached code; the line lists them all).",
     )
     add_flags(parser)
@@ -29,9 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = resolve(vars(args), os.environ)
-    except ConfigError as error:
+        declared = read_declaration(find_declaration(Path.cwd()))
+    except (ConfigError, DeclarationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    config = replace(config, profile=Profile.declared(declared))
     from loadtest.run import load_test  # patches this process with gevent: only here
 
     try:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadtest.errors import ConfigError
+from loadtest.profile import Profile
 from loadtest.thresholds import Thresholds
 
 URL_VARIABLE = "LOADTEST_URL"
@@ -30,6 +31,7 @@ class LoadConfig:
     duration_s: int = 30
     thresholds: Thresholds = field(default_factory=Thresholds)
     reports: Path = Path("reports/loadtest")
+    profile: Profile = field(default_factory=Profile)  # what is requested: the declaration's
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,35 +1,33 @@
-"""The load profile: what one simulated user of the service does (Locust; own process only)."""
+"""The load profile as a Locust user: each declared path as a task with its weight (Locust
+gevent-patches the process that imports it: own process only)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 
-from locust import HttpUser, between, task
+from locust import HttpUser, between
 
-HEALTH_WEIGHT = 3  # monitors, load balancers and the deployer poll /health most
-VERSION_WEIGHT = 1  # clients and dashboards read /version now and then
+from loadtest.profile import Profile
 
-
-def reports_ok(body: str) -> bool:
-    """A /health body that says the service is healthy: JSON with "status": "ok"."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return False
-    return isinstance(document, dict) and document.get("status") == "ok"
+THINK_TIME = between(0.1, 0.5)  # seconds between one user's requests
 
 
-class ServiceUser(HttpUser):
-    """One user: 3 /health for each /version, 0.1-0.5 s of think time between requests."""
+def visit(path: str, profile: Profile) -> Callable[[HttpUser], None]:
+    """One task: GET `path`; an answer the profile refuses is a failure."""
 
-    wait_time = between(0.1, 0.5)
+    def task(user: HttpUser) -> None:
+        with user.client.get(path, catch_response=True) as response:
+            problem = profile.problem(path, response.status_code, response.text)
+            if problem is not None:
+                response.failure(problem)
+            else:
+                response.success()
 
-    @task(HEALTH_WEIGHT)
-    def health(self) -> None:
-        with self.client.get("/health", catch_response=True) as response:
-            if response.ok and not reports_ok(response.text):
-                response.failure('/health answered without "status": "ok"')
+    task.__name__ = f"get {path}"
+    return task
 
-    @task(VERSION_WEIGHT)
-    def version(self) -> None:
-        self.client.get("/version")
+
+def user_class(profile: Profile) -> type[HttpUser]:
+    """A Locust user that requests the profile's paths in proportion to their weights."""
+    tasks = {visit(path, profile): weight for path, weight in profile.paths}
+    return type("ServiceUser", (HttpUser,), {"wait_time": THINK_TIME, "tasks": tasks})

@@ -19,7 +19,7 @@ from locust.stats import StatsCSV, StatsEntry
 
 from loadtest.config import LoadConfig
 from loadtest.errors import TargetError
-from loadtest.locustfile import ServiceUser
+from loadtest.locustfile import user_class
 from loadtest.report import summary_record
 from loadtest.thresholds import Summary, judge
 
@@ -27,10 +27,10 @@ PERCENTILES = [0.5, 0.95, 0.99]
 PREFLIGHT_TIMEOUT_S = 5.0
 
 
-def preflight(url: str) -> None:
+def preflight(url: str, health_path: str) -> None:
     """One request first: a target that cannot be reached at all is an error, not a verdict."""
     try:
-        httpx.get(f"{url}/health", timeout=PREFLIGHT_TIMEOUT_S)
+        httpx.get(f"{url}{health_path}", timeout=PREFLIGHT_TIMEOUT_S)
     except httpx.TransportError as error:
         raise TargetError(f"{url} cannot be reached ({type(error).__name__}: {error}): is the "
                           "service up, and is the URL right?") from None
@@ -38,7 +38,7 @@ def preflight(url: str) -> None:
 
 def run_load(config: LoadConfig) -> Environment:
     """`users` users, started at `spawn_rate` per second, for `duration_s` seconds."""
-    env = Environment(user_classes=[ServiceUser], host=config.url)
+    env = Environment(user_classes=[user_class(config.profile)], host=config.url)
     runner = env.create_local_runner()
     runner.start(config.users, spawn_rate=config.spawn_rate)
     gevent.spawn_later(config.duration_s, runner.quit)
@@ -69,7 +69,7 @@ def write_reports(env: Environment, folder: Path, record: dict[str, Any]) -> Non
 
 def load_test(config: LoadConfig) -> dict[str, Any]:
     """Preflight, load, judge, write the reports; the summary record (with its exit code)."""
-    preflight(config.url)
+    preflight(config.url, config.profile.health_path)
     env = run_load(config)
     summary = measured(env.stats.total)
     record = summary_record(config, summary, judge(summary, config.thresholds))

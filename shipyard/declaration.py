@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, f
 from shipyard.errors import DeclarationError
 
 FILE_NAME = "shipyard.toml"
+# The demo app's values, the declaration's defaults: every tool takes them from here.
+DEFAULT_NAME = "api"
+DEFAULT_PORT = 8000
+DEFAULT_HEALTH_PATH = "/health"
 # RFC 1123 host name label: what a Dagger service alias and a compose service name must be.
 HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -60,7 +64,7 @@ class Health(Part):
     and its JSON body matches `expect` (a table: these keys with these values; any other
     value: the whole body equals it, e.g. `true`; an empty table: any body)."""
 
-    path: str = "/health"
+    path: str = DEFAULT_HEALTH_PATH
     status: list[StatusCode] = Field(default_factory=lambda: [200], min_length=1)
     expect: JsonValue = Field(default_factory=ok_status)
 
@@ -166,7 +170,7 @@ class Load(Part):
     """What the load gate requests: each path with its weight."""
 
     paths: dict[str, Annotated[int, Field(ge=1)]] = Field(
-        default_factory=lambda: {"/health": 3, "/version": 1}
+        default_factory=lambda: {DEFAULT_HEALTH_PATH: 3, "/version": 1}
     )
 
     @field_validator("paths")
@@ -180,8 +184,8 @@ class Load(Part):
 class Declaration(Part):
     """The whole declaration; every key has the demo app's default."""
 
-    name: str = "app"  # the compose service that runs it
-    port: Port = 8000  # the port the container listens on
+    name: str = DEFAULT_NAME  # the compose service that runs it
+    port: Port = DEFAULT_PORT  # the port the container listens on
     build: Build = Field(default_factory=Build)
     health: Health = Field(default_factory=Health)
     identity: Identity = Field(default_factory=Identity)
@@ -226,6 +230,25 @@ def problem(error: Any) -> str:
     if kind == "value_error":
         return message.removeprefix("Value error, ")
     return f"{message[0].lower()}{message[1:]} (got {error.get('input')!r})"
+
+
+def find_declaration(start: Path) -> Path | None:
+    """`shipyard.toml` in `start` or the nearest folder above it, stopping at the repository's
+    root (the folder holding `.git`); None when there is none."""
+    for folder in (start.resolve(), *start.resolve().parents):
+        if (folder / FILE_NAME).is_file():
+            return folder / FILE_NAME
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def read_declaration(path: Path | None) -> Declaration:
+    """The declaration in `path` (its errors name that path); the defaults for None. What the
+    deployer reads: it checks no build or lock files, which a deploy machine need not have."""
+    if path is None:
+        return Declaration()
+    return parse_declaration(path.read_text(), str(path))
 
 
 def load_declaration(root: Path, name: str = FILE_NAME) -> Declaration:

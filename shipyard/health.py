@@ -1,73 +1,66 @@
-"""What a healthy answer is, judged once for every tool (the pipeline's smoke stage, the
-deployer, the load gate): `[health]`'s status codes and `expect`. Pure."""
+"""Pure: does a service's answer match what its declaration expects (health and checks)?"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
 
 from pydantic import JsonValue
 
 from shipyard.declaration import Health
 
-SHOWN = 200  # characters of an answer quoted in a problem
 
+def body_mismatch(expect: JsonValue, body: JsonValue) -> str | None:
+    """What is wrong with `body` (parsed JSON) against `expect`; None when it matches.
 
-def matches(expect: JsonValue, body: JsonValue) -> str | None:
-    """What is wrong with `body` (a decoded JSON answer) against `expect`; None: nothing.
-
-    A table (dict) asks for those keys with those values, other keys allowed (an empty table
-    accepts anything); any other value asks for the whole body to equal it. Equality is JSON's:
-    `true` is not `1`, `1` is `1.0`.
-    """
-    if expect == {}:
-        return None
+    A table expects those keys with those values (recursively; other keys may be there too);
+    an empty table accepts any answer; any other value must equal the whole answer (`true`)."""
     if isinstance(expect, dict):
+        if not expect:
+            return None
         if not isinstance(body, dict):
             return f"answered {shown(body)}, not a JSON object with {shown(expect)}"
         for key, wanted in expect.items():
             if key not in body:
-                return f"has no {json.dumps(key)} key (expected {shown(expect)})"
-            if not same(wanted, body[key]):
-                return f"has {json.dumps(key)}: {shown(body[key])}, not {shown(wanted)}"
+                return f"answered {shown(body)}, without {json.dumps(key)}"
+            inner = body_mismatch(wanted, body[key])
+            if inner is not None:
+                return f"{json.dumps(key)}: {inner}" if isinstance(wanted, dict) else (
+                    f"answered {json.dumps(key)}: {shown(body[key])}, not {shown(wanted)}")
         return None
-    if not same(expect, body):
+    if type(body) is not type(expect) or body != expect:  # 1 is not true, 1.0 is not 1
         return f"answered {shown(body)}, not {shown(expect)}"
     return None
 
 
-def same(a: Any, b: Any) -> bool:
-    """JSON equality: booleans are never numbers, and objects and arrays compare deeply."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and a == b
+def status_mismatch(status: int, accepted: Sequence[int]) -> str | None:
+    """`HTTP 503` when the status is not one of `accepted`; None when it is."""
+    return None if status in accepted else f"HTTP {status}"
+
+
+def shown(value: JsonValue, limit: int = 120) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def judge_answer(health: Health, status: int, text: str) -> str | None:
-    """What is wrong with an answer to `health.path`: its status, its JSON, its content."""
-    if status not in health.status:
+    """What is wrong with an answer to `health.path` (its status, then its JSON body against
+    `health.expect`); None when it is healthy. An empty `expect` table reads no body."""
+    wrong_status = status_mismatch(status, health.status)
+    if wrong_status is not None:
         allowed = " or ".join(str(code) for code in health.status)
-        return f"{health.path} answered HTTP {status}, not {allowed}: {clip(text)!r}"
+        return f"{health.path} answered {wrong_status}, not {allowed}: {clip(text)!r}"
     if health.expect == {}:
         return None
     try:
         body = json.loads(text)
     except ValueError:
         return f"{health.path} did not answer JSON: {clip(text)!r}"
-    problem = matches(health.expect, body)
-    return None if problem is None else f"{health.path} {problem}"
+    mismatch = body_mismatch(health.expect, body)
+    return None if mismatch is None else f"{health.path} {mismatch}"
 
 
-def shown(value: Any) -> str:
-    return clip(json.dumps(value, separators=(", ", ": ")))
-
-
-def clip(text: str) -> str:
+def clip(text: str, limit: int = 200) -> str:
+    """A text as a problem quotes it: stripped, at most `limit` characters."""
     text = text.strip()
-    return text if len(text) <= SHOWN else f"{text[:SHOWN]}…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -23,7 +23,7 @@ async def run(ctx: StageContext) -> str:
     pinned = f"{plan.tags[0]}@{ctx.artifacts.digest}"
     who = f"{os.environ.get('GITHUB_ACTOR') or 'pipeline'} (pipeline {plan.sha[:12]})"
     try:
-        fleet = load_fleet(plan.environment.value, os.environ)
+        fleet = load_fleet(plan.environment.value, os.environ, ctx.declaration)
         result = await release(fleet, pinned, who=who, environ=os.environ, say=ctx.say)
     except DeployError as error:  # refused before any host changed (evidence, settings)
         raise CiError(f"deploy to {plan.environment} failed: {error}") from error

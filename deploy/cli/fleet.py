@@ -24,7 +24,7 @@ from deploy.deployer import Deployer
 from deploy.errors import InvalidInput
 from deploy.fleet.each import Answer, host_deployer, on_every_host
 from deploy.fleet.release import run_line
-from deploy.host.remote import Runner
+from deploy.host.runner import Runner
 from deploy.ledger import Entry, Release, last_healthy, newest
 from deploy.release import ReleaseResult
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from functools import partial
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -32,12 +33,15 @@ from deploy.deployer import Deployer, Status
 from deploy.errors import ConfigError, DeployError, InvalidInput
 from deploy.evidence import Override
 from deploy.fleet.each import Answer
-from deploy.host.remote import connect
+from deploy.host.remote import connect, quiet_ssh_library
 from deploy.ledger import Entry, Lock, Release, newest
 from deploy.release import ReleaseResult, release, rollback
 from deploy.strategies.base import CanaryView
+from shipyard.declaration import find_declaration, read_declaration
+from shipyard.errors import DeclarationError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # docs/deploy.md: 0 done, 1 failed, 2 refused
+EXIT_REFUSED = EXIT_USAGE  # bad input or a policy (evidence, a held lock) turned it down
 EXIT_INTERRUPTED = 130  # Ctrl-C (the shell's 128 + SIGINT)
 
 
@@ -267,13 +271,15 @@ def main(
     argv: list[str] | None = None, environ: Mapping[str, str] | None = None,
     prog: str = "python -m deploy",
 ) -> int:
+    quiet_ssh_library()
     args = build_parser(prog).parse_args(argv)
     out = Console(highlight=False, soft_wrap=True, markup=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     environ = os.environ if environ is None else environ
     try:
-        fleet = load_fleet(args.environment, environ)
-    except (ConfigError, InvalidInput) as error:
+        declaration = read_declaration(find_declaration(Path.cwd()))
+        fleet = load_fleet(args.environment, environ, declaration)
+    except (ConfigError, InvalidInput, DeclarationError) as error:
         err.print(f"error: {error}")
         json_failure(args, args.environment, error, out)
         return EXIT_USAGE
@@ -289,7 +295,7 @@ def main(
     except DeployError as error:
         err.print(f"error: {error}")
         json_failure(args, target.environment, error, out)
-        return EXIT_USAGE if isinstance(error, InvalidInput) else EXIT_FAILED
+        return EXIT_REFUSED if error.refused else EXIT_FAILED
 
 
 def json_failure(
@@ -302,8 +308,10 @@ def json_failure(
 
 
 def run() -> None:
-    """Console-script entry point: help and errors name the command typed."""
-    sys.exit(main(prog=os.path.basename(sys.argv[0]) or "shipyard-deploy"))
+    """Entry point of `python -m deploy` and the console script: help and errors name the
+    command typed."""
+    typed = os.path.basename(sys.argv[0]) if sys.argv else ""
+    sys.exit(main(prog="python -m deploy" if typed in ("", "__main__.py", "-c") else typed))
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ def learn_image(facts: Facts, outputs: tuple[Output, ...]) -> Facts:
     return replace(facts, image=images[0] if images else facts.image)
 
 
-# -- the checks, in report order (ssh and health are run by deploy/diagnose.py) ------------
+# -- the checks, in report order (ssh and health are run by deploy/doctor/runner.py) ------------
 
 SSH = ("ssh", "SSH reachable, host key matches")
 HEALTH = ("health", "health port answers")

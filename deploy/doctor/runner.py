@@ -24,7 +24,8 @@ from deploy.doctor.verdicts import Facts, Output, health_verdict, ssh_verdict
 from deploy.errors import ConnectionFailed
 from deploy.fleet.each import each_target
 from deploy.host.health import wait_healthy
-from deploy.host.remote import Runner, connect
+from deploy.host.remote import connect
+from deploy.host.runner import Runner
 
 
 def facts_of(target: Target) -> Facts:
@@ -84,7 +85,8 @@ async def check_health(runner: Runner, target: Target, facts: Facts) -> Finding:
     quick = replace(target.health, successes=1, timeout=3.0)
     async with runner.forward_port(quick.port) as port:
         verdict = await wait_healthy(port, quick)
-    judgement = health_verdict(verdict.healthy, verdict.last.detail, quick.port, facts)
+    judgement = health_verdict(verdict.healthy, verdict.last.detail, quick.port, facts,
+                               quick.path, target.service)  # fmt: skip
     return finding(*HEALTH, judgement)
 
 

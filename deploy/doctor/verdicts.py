@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from deploy import commands as cmd
+from shipyard.declaration import DEFAULT_HEALTH_PATH, DEFAULT_NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ def failed(message: str, fix: str) -> Judgement:
     return Judgement("FAIL", message, fix)
 
 
-# -- ssh and health (their I/O is in deploy/diagnose.py) -----------------------------------
+# -- ssh and health (their I/O is in deploy/doctor/runner.py) -----------------------------------
 
 SSH_FIXES = {
     "HostKeyNotVerifiable": "Check that this is the right host (ssh-keyscan -p PORT HOST on a "
@@ -87,13 +88,18 @@ def ssh_verdict(cause: str | None, message: str, facts: Facts) -> Judgement:
     return failed(message, fix.format(prefix=facts.prefix, user=facts.username))
 
 
-def health_verdict(ok: bool, detail: str, port: int, facts: Facts) -> Judgement:
+def health_verdict(
+    ok: bool, detail: str, port: int, facts: Facts, path: str = DEFAULT_HEALTH_PATH,
+    service: str = DEFAULT_NAME,
+) -> Judgement:
+    """The declared health `path` on the host's health port, as `status` probes it."""
     if ok:
-        return passed(f"127.0.0.1:{port} on the host answers /health: {detail}")
+        return passed(f"127.0.0.1:{port} on the host answers {path}: {detail}")
     return failed(
-        f"127.0.0.1:{port} on the host does not answer /health ({detail})",
-        f"In {facts.app_path} run `docker compose ps` and `docker compose logs api`; deploy "
-        f"a release, or fix {facts.prefix}_HEALTH_PORT if the app listens elsewhere.",
+        f"127.0.0.1:{port} on the host does not answer {path} ({detail})",
+        f"In {facts.app_path} run `docker compose ps` and `docker compose logs {service}`; "
+        f"deploy a release, or fix {facts.prefix}_HEALTH_PORT if the app listens elsewhere "
+        "(shipyard.toml's health and port say what a healthy answer is).",
     )
 
 

@@ -11,7 +11,8 @@ import anyio
 from deploy.config import Fleet, Target
 from deploy.deployer import Deployer
 from deploy.errors import DeployError
-from deploy.host.remote import Runner, connect
+from deploy.host.remote import connect
+from deploy.host.runner import Runner
 
 T = TypeVar("T")
 

@@ -13,7 +13,8 @@ from deploy.deployer import Deployer
 from deploy.errors import ConnectionFailed, DeployError
 from deploy.fleet.each import host_deployer
 from deploy.host.pulling import pull_first
-from deploy.host.remote import Runner, connect
+from deploy.host.remote import connect
+from deploy.host.runner import Runner
 from deploy.host.session import tag_of
 from deploy.ledger import Kind, Lock, Release
 

@@ -1,4 +1,5 @@
-"""HTTP probes of /health through a forwarded port; the consecutive-success policy."""
+"""HTTP probes of the declared health path through a forwarded port; the consecutive-success
+policy."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import anyio
 import httpx
 
 from deploy.config import HealthPolicy
+from shipyard.health import body_mismatch, status_mismatch
+
+DEFAULT_POLICY = HealthPolicy()
 
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """One answer (or non-answer) from /health."""
+    """One answer (or non-answer) from the health path."""
 
     ok: bool
     detail: str
@@ -64,29 +68,40 @@ def judge(probe_results: list[bool], needed: int) -> bool:
     return len(probe_results) >= needed and all(probe_results[-needed:])
 
 
-async def probe(client: httpx.AsyncClient, url: str, expect_commit: str | None = None) -> Probe:
-    """One GET of /health: 200, JSON status ok, and the expected commit when one is known."""
+async def probe(
+    client: httpx.AsyncClient, url: str, policy: HealthPolicy = DEFAULT_POLICY,
+    expect_commit: str | None = None,
+) -> Probe:
+    """One GET of the health path: a status and a JSON answer the declaration accepts, and
+    (identity from the health answer) the expected commit in its field when one is known."""
     try:
         response = await client.get(url)
     except httpx.HTTPError as error:
         return Probe(ok=False, detail=f"no answer ({type(error).__name__})")
-    if response.status_code != 200:
-        return Probe(ok=False, detail=f"HTTP {response.status_code}")
+    wrong_status = status_mismatch(response.status_code, policy.statuses)
+    if wrong_status is not None:
+        return Probe(ok=False, detail=wrong_status)
     try:
         body = response.json()
     except ValueError:
-        return Probe(ok=False, detail="HTTP 200 but not JSON")
-    if not isinstance(body, dict) or body.get("status") != "ok":
-        return Probe(ok=False, detail=f"status is {body!r}"[:200])
-    if expect_commit and body.get("commit") != expect_commit:
-        return Probe(ok=False, detail=f"answered by commit {body.get('commit')!r}, not ours")
-    return Probe(ok=True, detail="ok", identity={k: str(v) for k, v in body.items()})
+        return Probe(ok=False, detail=f"HTTP {response.status_code} but not JSON")
+    wrong_body = body_mismatch(policy.expect, body)
+    if wrong_body is not None:
+        return Probe(ok=False, detail=wrong_body[:200])
+    answered = body.get(policy.identity_field) if isinstance(body, dict) else None
+    if expect_commit and policy.identity == "health-json" and answered != expect_commit:
+        return Probe(ok=False, detail=f"answered by commit {answered!r}, not ours")
+    identity = {k: str(v) for k, v in body.items()} if isinstance(body, dict) else None
+    return Probe(ok=True, detail="ok", identity=identity)
 
 
-async def probe_port(local_port: int, path: str, expect_commit: str | None = None) -> Probe:
+async def probe_port(
+    local_port: int, policy: HealthPolicy, expect_commit: str | None = None
+) -> Probe:
     """One probe of 127.0.0.1:`local_port` (a forwarded port) with a short timeout."""
     async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
-        return await probe(client, f"http://127.0.0.1:{local_port}{path}", expect_commit)
+        url = f"http://127.0.0.1:{local_port}{policy.path}"
+        return await probe(client, url, policy, expect_commit)
 
 
 async def wait_healthy(
@@ -105,7 +120,7 @@ async def wait_healthy(
     last = Probe(ok=False, detail="not probed")
     async with httpx.AsyncClient(timeout=min(5.0, policy.timeout), trust_env=False) as client:
         while True:
-            last = await probe(client, url, expect_commit)
+            last = await probe(client, url, policy, expect_commit)
             results.append(last.ok)
             elapsed = clock() - start
             healthy = judge(results, policy.successes)

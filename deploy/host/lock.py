@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, suppress
 import anyio
 
 from deploy.errors import ConnectionFailed, DeployError, LockHeld
-from deploy.host.remote import Runner
+from deploy.host.runner import Runner
 from deploy.ledger import Lock, parse_lock
 
 MAX_HEARTBEAT = 5.0  # seconds between a deployer's lease renewals, at most

@@ -10,7 +10,7 @@ from deploy.commands import Command
 from deploy.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from deploy.host.remote import Runner
+    from deploy.host.runner import Runner
 
 PULLED_DIGEST = re.compile(r"^Digest:\s*(sha256:[0-9a-f]{64})\s*$", re.MULTILINE)
 NO_SUCH_TAG = ("manifest unknown", "not found", "manifest for")

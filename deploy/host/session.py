@@ -10,10 +10,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from deploy import commands as cmd
+from deploy import identity
 from deploy.config import Target
 from deploy.errors import PreflightFailed
 from deploy.host.health import Progress
-from deploy.host.remote import Runner
+from deploy.host.runner import Runner
 from deploy.ledger import Kind, Ledger, Outcome, Release, line_to_append, read_ledger
 
 
@@ -131,6 +132,22 @@ class HostSession:
     async def digest(self, image: str) -> str | None:
         found = await self.runner.run(cmd.image_repo_digests(image), check=False)
         return cmd.parse_repo_digest(found.stdout, image) if found.ok else None
+
+    async def identity_problem(self, container_id: str | None, image: str) -> str | None:
+        """Why the release is not proven to be `image` (None when it is). With identity from
+        the health answer the probes proved it already; by revision label, the container
+        that answered must run `image`, labelled with its commit (deploy/identity.py)."""
+        if self.target.health.identity != "revision-label":
+            return None
+        if container_id is None:
+            return "no container of the release was found"
+        found = await self.runner.run(identity.container_state(container_id), check=False)
+        state = identity.parse_state(found.stdout) if found.ok else None
+        deployed = await self.runner.run(identity.image_id(image), check=False)
+        deployed_id = (deployed.stdout.strip() or None) if deployed.ok else None
+        label = await self.revision(state.image_id) if state else None
+        commit = await self.revision(image)
+        return identity.identity_problem(state, deployed_id, label, commit)
 
     async def revision(self, image: str) -> str | None:
         found = await self.runner.run(cmd.image_revision(image), check=False)

@@ -11,7 +11,6 @@ from deploy.host.health import wait_healthy
 from deploy.host.session import HostSession
 from deploy.layout import (
     LAYOUT_FILE,
-    SERVICE,
     GuideService,
     colour_service,
     compose_text,
@@ -53,7 +52,8 @@ class Adoption:
             await self.check_ports()
             await self.ensure_site()
             return self.changes or ["already blue-green; nothing changed"]
-        guide = understand(model, host.path)  # refuses before anything changes
+        guide = understand(model, host.path, app_port=host.target.app_port,
+                           service=host.target.service)  # refuses before anything changes
         ids = await host.runner.run(cmd.compose_container_id(host.tool, host.path), check=False)
         running = next(iter(ids.stdout.split()), None) if ids.ok else None
         image = await host.container_image(running) if running else None
@@ -81,13 +81,15 @@ class Adoption:
 
     def listen(self, live_text: str | None) -> str:
         host_network = live_text is None or "127.0.0.1:" in live_text
-        return self.host.target.release.proxy_listen if host_network else "8000"
+        target = self.host.target  # on a bridge nginx listens on the app's own port
+        return target.release.proxy_listen if host_network else str(target.app_port)
 
     async def write_layout(self, guide: GuideService) -> None:
         host = self.host
         await host.runner.run(cmd.make_dirs(host.path, CONF_DIR, LOG_DIR, ASIDE))
         ports = host.target.release.colour_ports
-        live = live_upstream(FIRST, host_network=guide.host_network, ports=ports)
+        live = live_upstream(FIRST, host_network=guide.host_network, ports=ports,
+                             app_port=guide.app_port)
         await host.runner.write_file(host.file(LIVE_FILE), live)
         await host.runner.write_file(host.file(SITE_FILE), site_config(self.listen(live)))
         self.changes.append(f"wrote {SITE_FILE} and {LIVE_FILE} ({FIRST} serves)")
@@ -114,11 +116,13 @@ class Adoption:
             verdict = await wait_healthy(port, host.target.health,
                                          expect_commit=await host.revision(image))  # fmt: skip
         phases["healthy"] = host.clock() - mark
-        if not verdict.healthy:
+        problem = await self.unproven(image) if verdict.healthy else None
+        if not verdict.healthy or problem is not None:
+            detail = f"not proven to be {tag}: {problem}" if problem else verdict.last.detail
             await self.undo()
             raise HealthCheckFailed(
-                f"{tag} did not become healthy as {FIRST} ({verdict.last.detail}); the layout "
-                f"was undone and the guide's `{SERVICE}` container still serves."
+                f"{tag} did not become healthy as {FIRST} ({detail}); the layout "
+                f"was undone and the guide's `{host.target.service}` container still serves."
             )
         await host.runner.run(cmd.compose_create(host.tool, host.path, "proxy"))
         found = await host.runner.run(cmd.compose_states(host.tool, host.path))
@@ -130,8 +134,15 @@ class Adoption:
                                       phases))  # fmt: skip
         self.changes.append(
             f"started {colour_service(FIRST)} with {tag}, healthy; stopped the guide's "
-            f"`{SERVICE}` container and started the proxy ({phases['handover']:.2f}s)"
+            f"`{host.target.service}` container and started the proxy ({phases['handover']:.2f}s)"
         )
+
+    async def unproven(self, image: str) -> str | None:
+        """Why the first colour is not proven to run `image` (identity by revision label)."""
+        host = self.host
+        found = await host.runner.run(cmd.compose_states(host.tool, host.path))
+        state = cmd.parse_compose_states(found.stdout).get(colour_service(FIRST))
+        return await host.identity_problem(state.container_id if state else None, image)
 
     async def undo(self) -> None:
         host = self.host

@@ -213,7 +213,11 @@ class BlueGreen:
             verdict = await wait_healthy(port, host.target.health, expect_commit=commit,
                                          progress=host.progress)  # fmt: skip
         phases["healthy"] = host.clock() - mark
-        return None if verdict.healthy else verdict.last.detail
+        if not verdict.healthy:
+            return verdict.last.detail
+        state = (await self.states()).get(colour_service(colour))
+        problem = await host.identity_problem(state.container_id if state else None, image)
+        return None if problem is None else f"healthy, but not proven to be {image}: {problem}"
 
     async def fail_before_switch(
         self, record: Release, serving: str | None, detail: str, phases: dict[str, float]
@@ -257,8 +261,8 @@ class BlueGreen:
         before = await self.live_file()
         host_network = "127.0.0.1:" in (before or "")
         ports = await self.colour_ports()
-        await host.runner.write_file(path, live_upstream(colour, host_network=host_network,
-                                                         ports=ports))  # fmt: skip
+        await host.runner.write_file(path, live_upstream(
+            colour, host_network=host_network, ports=ports, app_port=host.target.app_port))
         proxy = await self.proxy_container()
         done = await host.runner.run(cmd.proxy_switch(proxy), check=False)
         if done.exit_status == cmd.PROXY_REJECTED or not done.ok:
@@ -302,7 +306,7 @@ class BlueGreen:
         mark, results, ports = host.clock(), [], await self.colour_ports()
         async with host.runner.forward_port(colour_port(colour, ports)) as port:
             while host.clock() - mark < seconds:
-                probe = await probe_port(port, host.target.health.path, commit)
+                probe = await probe_port(port, host.target.health, commit)
                 results.append(probe.ok)
                 log = await host.runner.run(cmd.read_from(host.file(ACCESS_LOG), offset))
                 stats = colour_stats(log.stdout.splitlines()).get(colour, ColourStats())

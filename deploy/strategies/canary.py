@@ -17,7 +17,7 @@ from deploy.canary_policy import (
     parse_canary_state,
     parse_steps,
 )
-from deploy.errors import CanaryAborted, PreflightFailed, ProxyRejected
+from deploy.errors import CanaryAborted, InvalidInput, PreflightFailed, ProxyRejected
 from deploy.host.session import HostSession
 from deploy.layout import colour_service
 from deploy.ledger import Kind, Outcome, Release
@@ -84,8 +84,8 @@ class Canary(BlueGreen):
     async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
         host = self.host
         waiting = await self.state()
-        if waiting is not None:
-            raise PreflightFailed(
+        if waiting is not None:  # refused: nothing changes until promote or abort
+            raise InvalidInput(
                 f"A canary is in progress on {waiting.canary} (step {waiting.step + 1}): run "
                 f"`python -m deploy {host.target.environment} promote` or `... abort` first."
             )
@@ -209,7 +209,8 @@ class Canary(BlueGreen):
         before = await self.live_file()
         weights = {stable: 100 - weight, canary: weight}
         await host.runner.write_file(path, weighted_upstream(
-            stable, weights, host_network=True, ports=await self.colour_ports()))  # fmt: skip
+            stable, weights, host_network=True, ports=await self.colour_ports(),
+            app_port=host.target.app_port))  # fmt: skip
         done = await host.runner.run(cmd.proxy_switch(await self.proxy_container()), check=False)
         if not done.ok:
             if before is not None:
@@ -228,7 +229,7 @@ class Canary(BlueGreen):
         # INTERRUPTED: the deployer died mid-step; the state file still says where it was.
         if state is None or record is None or record.outcome not in (Outcome.PAUSED,
                                                                      Outcome.INTERRUPTED):
-            raise PreflightFailed(
+            raise InvalidInput(
                 f"No canary is paused on {self.host.target.environment}: nothing to promote "
                 "or abort (`status` shows what runs)."
             )

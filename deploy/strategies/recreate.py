@@ -95,6 +95,11 @@ class Recreate:
             verdict = await wait_healthy(port, host.target.health, expect_commit=commit,
                                          progress=host.progress)  # fmt: skip
         phases["healthy"] = host.clock() - mark
+        if verdict.healthy:
+            problem = await host.identity_problem(await self.any_container(), image)
+            if problem is not None:
+                detail = f"healthy, but not proven to be {tag}: {problem}"
+                return replace(verdict, healthy=False, last=Probe(ok=False, detail=detail))
         return verdict
 
     async def _recover(self, previous: str | None, message: str) -> str:

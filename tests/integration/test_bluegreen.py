@@ -167,7 +167,7 @@ def test_init_refuses_a_compose_file_it_does_not_understand(
     compose.write_text(compose.read_text() + "  db:\n    image: postgres:16\n    build: .\n")
     before = {p.name: p.read_bytes() for p in app_path.path.iterdir() if p.is_file()}
     environ = bg_environ(ssh_host, app_path, proxy_image)
-    assert main(["staging", "init"], environ) == 1
+    assert main(["staging", "init"], environ) == 2  # refused: nothing changed
     err = capsys.readouterr().err
     assert "init changed nothing" in err
     assert "expected exactly one service `api`, found ['api', 'db']" in err

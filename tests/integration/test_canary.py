@@ -122,13 +122,13 @@ def test_abort_of_a_paused_canary_leaves_the_stable_colour_alone(
     environ = canary_environ(ssh_host, app_path, proxy_image, canary_steps="25,100")
     first_release(environ, capsys)
     assert main(["staging", "up", "cn2-lab"], environ) == 0
-    assert main(["staging", "up", "cn2-lab"], environ) == 1  # a canary is in progress
+    assert main(["staging", "up", "cn2-lab"], environ) == 2  # refused: a canary is in progress
     assert "promote` or `... abort` first" in capsys.readouterr().err
     assert main(["staging", "abort"], environ) == 0
     assert "0 % on green" in capsys.readouterr().out
     versions, _ = load(200)
     assert versions == {"cn1": 200}
-    assert main(["staging", "promote"], environ) == 1
+    assert main(["staging", "promote"], environ) == 2  # refused: nothing to promote
     assert "No canary is paused" in capsys.readouterr().err
     assert history_on_host(app_path)[-1].outcome is Outcome.FAILED
 
@@ -143,12 +143,12 @@ def test_a_digest_without_a_staging_record_is_refused_for_production(
     elsewhere = staging_record("s1", "ev0", "sha256:" + "0" * 64)
     staging_path = staging_ledger_with(app_path, elsewhere)
     environ = production_environ(target_environ(ssh_host, app_path), staging_path)
-    assert main(["production", "up", pinned], environ) == 1
+    assert main(["production", "up", pinned], environ) == 2  # refused by policy
     error = capsys.readouterr().err
     assert f"no healthy deploy of {digest} on staging" in error
     assert "--force --reason" in error
     assert history_on_host(app_path) == []  # nothing was started on production
-    assert main(["production", "up", "ev1"], environ) == 1
+    assert main(["production", "up", "ev1"], environ) == 2
     assert "is not pinned" in capsys.readouterr().err
     assert main(["production", "up", pinned, "--force"], environ) == 2
     assert main(["production", "up", pinned, "--force", "--reason", "hotfix INC-42"],
@@ -161,7 +161,7 @@ def test_a_digest_without_a_staging_record_is_refused_for_production(
     proven = staging_record("s2", "ev1", digest)
     gate_failed = staging_record("s3", "ev1", digest, Outcome.FAILED, Kind.LOAD_GATE)
     staging_ledger_with(app_path, elsewhere, proven, gate_failed)
-    assert main(["production", "up", pinned], environ) == 1
+    assert main(["production", "up", pinned], environ) == 2
     assert "failed the load gate on staging" in capsys.readouterr().err
     staging_ledger_with(app_path, elsewhere, proven)
     assert main(["production", "up", pinned], environ) == 0

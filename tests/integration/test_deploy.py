@@ -105,7 +105,7 @@ def test_rollback_and_rollback_to(
     assert served_version() == "v1"
     assert main(["staging", "rollback", "--to", "v2"], environ) == 0
     assert served_version() == "v2"
-    assert main(["staging", "rollback", "--to", "v9"], environ) == 1
+    assert main(["staging", "rollback", "--to", "v9"], environ) == 2  # refused: never passed
     assert "'v9' never passed" in capsys.readouterr().err
     assert [r for r in outcomes(app_path) if r[0] == "rollback"] == [
         ("rollback", "v1", "healthy"), ("rollback", "v2", "healthy"),

@@ -194,7 +194,7 @@ def test_a_manual_lock_stays_until_unlock_and_both_are_in_history(
     assert main(["staging", "lock", "--reason", "db migration"], environ) == 0
     time.sleep(3.5)  # longer than the lease: a manual lock has none
     capsys.readouterr()
-    assert main(["staging", "up", "v1"], environ) == 1
+    assert main(["staging", "up", "v1"], environ) == 2  # refused: the lock is held
     assert "locked by pytest (db migration), held by hand" in capsys.readouterr().err
     held = parse_lock((app_path.path / ".deploy" / "lock.json").read_text())
     assert held is not None

@@ -19,7 +19,9 @@ Executed, with the Docker equivalent:
                                               loopback registry; anything else is an engine
                                               error naming the image (nothing is pulled from
                                               the internet: tests/rig/pipeline_images.py
-                                              provides the public Python images)
+                                              provides the public Python images); a name in
+                                              DockerEngine(images={name: local}) is the
+                                              local image it maps to (postgres:16 → a rig image)
   withDirectory / withFile (permissions)      `FROM <image>` + `COPY`, root-owned, cached
   withWorkdir / withEnvVariable               container config for every exec and publish
   withMountedCache(path, cacheVolume(key))    a docker volume per key, empty at first, shared
@@ -37,7 +39,9 @@ Executed, with the Docker equivalent:
   withExposedPort / asService / withServiceBinding(alias, service)
                                               the service runs `--network none --add-host
                                               <alias>:127.0.0.1` until its exposed ports listen;
-                                              the bound exec joins its network namespace
+                                              the bound exec joins its network namespace;
+                                              a service's secret variables are exported by the
+                                              same wrapper as an exec's, for its whole run
   exitCode / stdout / stderr / sync / id, file().contents, directory().export, file().export
   Container.label(name)                       the image's label (docker image inspect); null
                                               when the image has none of that name
@@ -50,12 +54,15 @@ Refused, as an engine error naming it (the SDK raises dagger.QueryError): every 
 and any argument of a supported field sent with a value other than its default (terminal,
 stdin, expand, owner, include, platform variants, ...).
 Where it differs from Dagger: a failing dockerBuild is an engine error carrying the build's
-log tail (not an ExecError); secret variables reach root execs only; services may not have
-bindings or secrets of their own; no init process, no platform choice, one exec image per
-withExec (no layer squashing).
+log tail (not an ExecError); secret variables reach root execs and services only; services
+may not have bindings of their own, and start afresh for every exec bound to them (Dagger
+may keep one running between execs that follow each other); no init process, no platform
+choice, one exec image per withExec (no layer squashing).
 Cleanup on stop: every container, volume, exec image and published tag it made; dockerBuild
 images keep their tag. Fault injection: `fail_exec(match, exit_code=, stdout=, stderr=)` makes
-matching execs "exit" with that result without running them.
+matching execs "exit" with that result without running them. Recorded for tests: `commands`
+(every docker argv it ran) and `outputs` (each exec's stdout and stderr, service logs), both
+after secrets were kept off the command line and scrubbed.
 """
 
 from __future__ import annotations
@@ -247,6 +254,11 @@ def exec_argv(argv: Sequence[str], secret_names: Sequence[str], redirect_stdout:
     return ["/bin/sh", "-c", "; ".join(lines), "dagger-exec", *argv]
 
 
+def service_argv(service: Svc) -> list[str]:
+    """A service's command, wrapped to export its secret variables as execs do."""
+    return exec_argv(service.args, [name for name, _ in service.ctr.secrets], "")
+
+
 def listening_ports(proc_net_tcp: str) -> set[int]:
     """Local ports in LISTEN state (0A) in /proc/<pid>/net/tcp or tcp6 text."""
     ports = set()
@@ -309,9 +321,14 @@ class _Once:
 class DockerExecutor(Executor):
     """The fake engine's executor, plus: refuse unsupported fields, evaluate leaves on Docker."""
 
-    def __init__(self, schema: Any, workdir: Path) -> None:
+    def __init__(self, schema: Any, workdir: Path, images: Mapping[str, str] | None = None,
+                 ) -> None:
         super().__init__(schema)
         self.workdir = workdir
+        self.images = dict(images or {})  # a declared image name → the rig's local image
+        self.commands: list[tuple[str, ...]] = []  # every docker argv run, in order
+        self.outputs: list[str] = []  # every exec's stdout and stderr, and service logs
+        self._record_lock = threading.Lock()
         self.instance = token_hex(4)
         self.injected: list[ExecFailure] = []
         self.session = 0
@@ -493,7 +510,7 @@ class DockerExecutor(Executor):
         return self.once(key, build)  # type: ignore[no-any-return]
 
     def _from(self, parent: Ctr, address: str) -> Ctr:
-        image = self.image_id(address)
+        image = self.image_id(self.images.get(address, address))
         if image is None and LOOPBACK_REGISTRY.match(address):
             with self.docker_config(parent.auth) as env:
                 self.docker(["pull", address], env=env, timeout=600, what=f"from({address!r})")
@@ -529,8 +546,11 @@ class DockerExecutor(Executor):
             args = [*(config.get("Entrypoint") or []), *args]
         if not args:
             raise EngineError("asService: the container has no default command; give args")
-        if ctr.bindings or ctr.secrets:
-            raise EngineError("asService: services with bindings or secrets are not supported")
+        if ctr.bindings:
+            raise EngineError("asService: services with bindings are not supported")
+        if ctr.secrets and config.get("User") not in ("", "root", "0", "0:0", None):
+            raise EngineError("withSecretVariable: the stand-in hands secrets to root services "
+                              "only")
         return Svc(ctr, tuple(args))
 
     def _with_exec(self, call: Call, ctr: Ctr) -> Ctr:
@@ -567,6 +587,7 @@ class DockerExecutor(Executor):
             self.docker(["create", "--name", name, *network, *self.run_flags(ctr), *mount,
                          "--entrypoint", "", image, *command], what=f"withExec({list(argv)})")
             try:
+                self.record(["start", "--attach", name])
                 ran = subprocess.run(["docker", "start", "--attach", name], capture_output=True,
                                      timeout=EXEC_TIMEOUT, check=False)
                 state = json.loads(self.docker(["inspect", "--format", "{{json .State}}", name],
@@ -579,6 +600,7 @@ class DockerExecutor(Executor):
         result = ExecResult(argv, int(state["ExitCode"]),
                             scrub(ran.stdout.decode(errors="replace"), secrets),
                             scrub(stderr, secrets))
+        self.record_output(result.stdout, result.stderr)
         return replace(ctr, image=committed, last=result)
 
     def _copy_in(self, ctr: Ctr, call: Call) -> Ctr:
@@ -645,6 +667,7 @@ class DockerExecutor(Executor):
                timeout: float = 300.0, stdin: bytes | None = None,
                ) -> subprocess.CompletedProcess[bytes]:
         full_env = {**os.environ, **(env or {})}
+        self.record(args)
         result = subprocess.run(["docker", *args], input=stdin, capture_output=True,
                                 env=full_env, timeout=timeout, check=False)
         if result.returncode != 0:
@@ -652,6 +675,15 @@ class DockerExecutor(Executor):
             raise EngineError(f"{what}: `docker {args[0]}` exited {result.returncode}:\n"
                               f"{output[-3000:]}")
         return result
+
+    def record(self, args: Sequence[str]) -> None:
+        """Keep a docker command line, for tests that check what reached the command lines."""
+        with self._record_lock:
+            self.commands.append(tuple(args))
+
+    def record_output(self, *texts: str) -> None:
+        with self._record_lock:
+            self.outputs.extend(texts)
 
     def name(self, kind: str) -> str:
         return f"{PREFIX}-{self.instance}-{kind}-{next(self._names)}"
@@ -754,16 +786,19 @@ class DockerExecutor(Executor):
             return
         started: list[str] = []
         try:
-            for _, service in bindings:
-                started.append(self.start_service(service, started[0] if started else None,
-                                                  [alias for alias, _ in bindings]))
-            yield ["--network", f"container:{started[0]}"]
+            with contextlib.ExitStack() as mounts:
+                for _, service in bindings:
+                    mount = mounts.enter_context(self.secret_mount(service.ctr.secrets))
+                    started.append(self.start_service(service, started[0] if started else None,
+                                                      [alias for alias, _ in bindings], mount))
+                yield ["--network", f"container:{started[0]}"]
         finally:
             for name in started:
                 subprocess.run(["docker", "rm", "--force", name], capture_output=True,
                                timeout=60, check=False)
 
-    def start_service(self, service: Svc, first: str | None, aliases: list[str]) -> str:
+    def start_service(self, service: Svc, first: str | None, aliases: list[str],
+                      secret_mount: list[str]) -> str:
         name = self.name("service")
         if first is None:
             network = ["--network", "none", *(f"--add-host={a}:127.0.0.1" for a in aliases)]
@@ -771,7 +806,7 @@ class DockerExecutor(Executor):
             network = ["--network", f"container:{first}"]
         image = self.need_image(service.ctr, "asService")
         self.docker(["run", "--detach", "--name", name, *network, *self.run_flags(service.ctr),
-                     "--entrypoint", "", image, *service.args],
+                     *secret_mount, "--entrypoint", "", image, *service_argv(service)],
                     what=f"service {list(service.args)}")
         self.wait_listening(name, service)
         return name
@@ -784,7 +819,9 @@ class DockerExecutor(Executor):
                                            what="service").stdout)
             if not state.get("Running"):
                 logs = self.docker(["logs", "--tail", "30", name], what="service logs")
-                text = (logs.stdout + logs.stderr).decode(errors="replace")
+                text = scrub((logs.stdout + logs.stderr).decode(errors="replace"),
+                             [secret for _, secret in service.ctr.secrets])
+                self.record_output(text)
                 raise EngineError(f"service {list(service.args)} exited with code "
                                   f"{state.get('ExitCode')} before listening:\n{text}")
             tables = "".join(Path(f"/proc/{state['Pid']}/net/{t}").read_text()
@@ -939,10 +976,12 @@ def check_supported(type_name: str, name: str, field_: GraphQLField, sent: set[s
 class DockerEngine(FakeEngine):
     """`FakeEngine`'s session API, executing on Docker; see the module docstring."""
 
-    def __init__(self, schema_path: Path | None = None, *, token: str | None = None) -> None:
+    def __init__(self, schema_path: Path | None = None, *, token: str | None = None,
+                 images: Mapping[str, str] | None = None) -> None:
+        """`images` maps image names a pipeline asks for (e.g. postgres:16) to local images."""
         super().__init__(schema_path, token=token)
         workdir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
-        self.docker = DockerExecutor(self.schema, workdir)
+        self.docker = DockerExecutor(self.schema, workdir, images)
         self.docker.responders.update(self._executor.responders)
         self._executor = self.docker
         for key, responder in self.docker.leaves().items():

@@ -431,7 +431,7 @@ def test_smoke_stops_an_image_that_is_root_or_not_this_commit(
     assert problem in out
     assert published(engine) == []
     [binding] = {c.args["alias"] for c in engine.calls("withServiceBinding")}
-    assert binding == "app"
+    assert binding == "api"  # the declared service name (shipyard.toml)
 
 
 def test_dependencies_install_before_the_source_is_copied(engine: FakeEngine) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-RIG_PLUGINS = ("tests.rig.fixtures", "tests.rig.fleet")
+RIG_PLUGINS = ("tests.rig.fixtures", "tests.rig.fleet", "tests.rig.postgres")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -41,8 +41,11 @@ def app_server() -> Iterator[str]:
 
 
 @contextmanager
-def stub_server(*, delay_s: float = 0.0, status: int = 200) -> Iterator[str]:
-    """A target that waits `delay_s` and answers `status` with a healthy body; yields its URL."""
+def stub_server(
+    *, delay_s: float = 0.0, status: int = 200, body: bytes = HEALTHY_BODY
+) -> Iterator[str]:
+    """A target that waits `delay_s` and answers `status` with `body` (the demo's healthy
+    answer by default) on any path; yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -50,9 +53,9 @@ def stub_server(*, delay_s: float = 0.0, status: int = 200) -> Iterator[str]:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(HEALTHY_BODY)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(HEALTHY_BODY)
+                self.wfile.write(body)
             except ConnectionError:
                 pass  # Locust stopped a user mid-request at the end of the run
 

@@ -83,7 +83,7 @@ def test_the_probe_asks_the_declared_port_path_and_statuses() -> None:
     assert probe_step(template).argv[3:] == (
         "http://backend:80/api/v1/utils/health-check/", "60", "200")
     demo = Declaration(health=Health(status=[200, 204]))
-    assert probe_step(demo).argv[3:] == ("http://app:8000/health", "60", "200,204")
+    assert probe_step(demo).argv[3:] == ("http://api:8000/health", "60", "200,204")
 
 
 def probe(status: int, body: object) -> str:
@@ -103,7 +103,7 @@ JUDGED = [
     (DEMO, "10001\n", probe(200, {"status": "ok", "commit": OTHER}), None,
      ["/health reports commit 'ffff"]),
     (DEMO, "10001\n", probe(200, {"status": "down", "commit": SHA}), None,
-     ['/health has "status": "down", not "ok"']),
+     ['/health answered "status": "down", not "ok"']),
     (DEMO, "10001\n", probe(500, "boom"), None, ["/health answered HTTP 500, not 200"]),
     (BY_REVISION, "10001\n", probe(200, True), SHA, []),
     (BY_REVISION, "10001\n", probe(200, True), OTHER,

@@ -161,3 +161,34 @@ def test_config_prints_the_effective_declaration_with_its_defaults() -> None:
     assert 'health.path = "/health"' in text.stdout.splitlines()
     assert 'load.paths."/version" = 1' in text.stdout.splitlines()
     assert "test.commands = " in text.stdout
+
+
+@pytest.mark.parametrize(("text", "files", "named"), [
+    ("colour = 1", {"Dockerfile", "app/requirements.txt"}, "shipyard.toml: colour:"),
+    ("port = '80'", {"Dockerfile", "app/requirements.txt"}, "shipyard.toml: port:"),
+    ("port = 70000", {"Dockerfile", "app/requirements.txt"}, "shipyard.toml: port:"),
+    ("[health]\npath = 'x'", {"Dockerfile", "app/requirements.txt"}, "shipyard.toml: health.path:"),
+    ("", {"app/requirements.txt"}, "shipyard.toml: build.dockerfile:"),
+    ("[locks]\nuv = ['uv.lock']", {"Dockerfile", "app/requirements.txt"}, "locks.uv[0]"),
+    ("[[test.services]]\nalias = 'my_db'\nimage = 'postgres:16'\nport = 5432",
+     {"Dockerfile", "app/requirements.txt"}, "shipyard.toml: test.services[0].alias:"),
+])  # fmt: skip
+def test_a_run_with_a_bad_declaration_exits_2_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    text: str, files: set[str], named: str,
+) -> None:
+    """`python ci/main.py run` and `config` refuse it naming the file and the key; no stage
+    starts (nothing reaches the engine: there is none here, which would fail with exit 1)."""
+    import ci.main
+
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    (tmp_path / "shipyard.toml").write_text(text)
+    monkeypatch.setattr(ci.main, "ROOT", tmp_path)
+    monkeypatch.delenv("DAGGER_SESSION_PORT", raising=False)
+    for argv in (["run", "--ref", "refs/heads/main", "--sha", "0" * 40], ["config"]):
+        assert ci.main.main(argv) == 2
+        err = capsys.readouterr().err
+        assert named in err
+        assert "stage" not in err

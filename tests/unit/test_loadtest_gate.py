@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +27,15 @@ def no_loadtest_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def load(url: str, reports: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
-    """`python -m loadtest` as the pipeline runs it: exit code, JSON line, stderr."""
+def load(
+    url: str, reports: Path, *extra: str, cwd: Path = ROOT
+) -> tuple[int, dict[str, Any], str]:
+    """`python -m loadtest` as the pipeline runs it (from the repository `cwd`): exit code,
+    JSON line, stderr."""
     done = subprocess.run(
         [sys.executable, "-m", "loadtest", "--url", url, *QUICK_ARGS, "--reports", str(reports),
-         *extra], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+         *extra], capture_output=True, text=True, cwd=cwd, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, done.stdout + done.stderr
@@ -89,3 +94,52 @@ def test_ci_loadtest_fails_a_slow_target_on_p95_with_the_numbers(
     written = summary.read_text()
     assert "**Load-test gate: failed (exit 11)**" in written
     assert "p95 < 500 ms" in written
+
+
+TEMPLATE_HEALTH = "/api/v1/utils/health-check/"
+
+
+def template_repository(root: Path) -> Path:
+    """A repository whose service answers `true` on its own health path (shipyard.toml)."""
+    (root / ".git").mkdir(parents=True)
+    (root / "shipyard.toml").write_text(
+        f'[health]\npath = "{TEMPLATE_HEALTH}"\nexpect = true\n'
+        f'[load]\npaths = {{ "{TEMPLATE_HEALTH}" = 1, "/api/v1/items/" = 1 }}\n'
+    )
+    return root
+
+
+def test_a_declared_service_is_loaded_on_its_own_paths(tmp_path: Path) -> None:
+    repository = template_repository(tmp_path / "repo")
+    with stub_server(body=b"true") as url:
+        code, record, _ = load(url, tmp_path / "reports", cwd=repository)
+    assert (code, record["failures"]) == (EXIT_PASSED, 0)
+    stats = (tmp_path / "reports" / "stats.csv").read_text()
+    assert TEMPLATE_HEALTH in stats
+    assert "/api/v1/items/" in stats
+    assert "/health," not in stats
+    assert "/version" not in stats
+
+
+def test_a_health_answer_off_its_contract_under_load_is_a_failure(tmp_path: Path) -> None:
+    repository = template_repository(tmp_path / "repo")
+    with stub_server(body=b"false") as url:
+        code, record, _ = load(url, tmp_path / "reports", cwd=repository)
+    assert code == EXIT_FAILURE_RATIO
+    assert 0.2 < record["failure_ratio"] < 0.8  # the health path fails, the items path not
+    assert "answered false, not true" in (tmp_path / "reports" / "failures.csv").read_text()
+
+
+def test_a_bad_declaration_stops_the_gate_before_any_request(tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    (repository / ".git").mkdir(parents=True)
+    (repository / "shipyard.toml").write_text('[load]\npaths = { "health" = 1 }\n')
+    with stub_server() as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "loadtest", "--url", url, *QUICK_ARGS, "--reports",
+             str(tmp_path / "reports")], capture_output=True, text=True, cwd=repository,
+            timeout=60, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert "shipyard.toml: load.paths: 'health' must start with /" in done.stderr
+    assert not (tmp_path / "reports").exists()

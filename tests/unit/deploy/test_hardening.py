@@ -17,7 +17,7 @@ from deploy.config import load_target
 from deploy.errors import ConfigError, InvalidInput
 from deploy.host.health import Probe, Progress, passes_in_a_row
 from deploy.host.pinning import judge_pin, split_pin
-from deploy.host.remote import kept_mode
+from deploy.host.ssh import kept_mode
 from deploy.ledger import Kind, Outcome, Release, parse_ledger
 from tests.unit.deploy.test_config import GOOD
 
