@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from ci.errors import PromotionRefused, RegistryError
+from shipyard.identity import REVISION_LABEL
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -22,7 +23,6 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 INDEX_TYPES = frozenset(MANIFEST_TYPES[0::2])
-REVISION_LABEL = "org.opencontainers.image.revision"
 CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 

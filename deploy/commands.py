@@ -7,6 +7,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from shipyard.identity import REVISION_LABEL
+
 COMPOSE_V2 = ("docker", "compose")
 COMPOSE_V1 = ("docker-compose",)
 SERVICE = "api"
@@ -236,7 +238,7 @@ def image_repo_digests(image: str) -> Command:
 
 def image_revision(image: str) -> Command:
     """The commit an image says it was built from (its OCI revision label)."""
-    label = '{{index .Config.Labels "org.opencontainers.image.revision"}}'
+    label = '{{index .Config.Labels "' + REVISION_LABEL + '"}}'
     return Command(("docker", "image", "inspect", "--format", label, image))
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deploy.commands import Command
-
-REVISION_LABEL = "org.opencontainers.image.revision"
+from shipyard.identity import REVISION_LABEL
 
 
 def container_state(container_id: str) -> Command:

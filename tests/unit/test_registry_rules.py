@@ -7,7 +7,6 @@ import pytest
 
 from ci.errors import PromotionRefused, RegistryError
 from ci.registry import (
-    REVISION_LABEL,
     RegistryAuth,
     basic_header,
     check_revision,
@@ -15,6 +14,7 @@ from ci.registry import (
     parse_challenge,
     registry_scheme,
 )
+from shipyard.identity import REVISION_LABEL
 
 
 @pytest.mark.parametrize(
