@@ -146,6 +146,12 @@ class Locks(Part):
     poetry: list[str] = Field(default_factory=list)
 
 
+class Scan(Part):
+    """What the code scanner (Bandit) reads: folders relative to the repository root."""
+
+    code: list[str] = Field(default_factory=lambda: ["app", "ci", "deploy"], min_length=1)
+
+
 class Check(Part):
     """One request a release must answer as expected before users reach it."""
 
@@ -191,6 +197,7 @@ class Declaration(Part):
     identity: Identity = Field(default_factory=Identity)
     test: Testing = Field(default_factory=Testing)
     locks: Locks = Field(default_factory=Locks)
+    scan: Scan = Field(default_factory=Scan)
     smoke: Smoke = Field(default_factory=Smoke)
     load: Load = Field(default_factory=Load)
 
@@ -266,6 +273,7 @@ def check_files(declaration: Declaration, root: Path, source: str = FILE_NAME) -
     for kind in ("requirements", "uv", "poetry"):
         for index, lock in enumerate(getattr(declaration.locks, kind)):
             named.append((f"locks.{kind}[{index}]", lock))
+    named += [(f"scan.code[{index}]", folder) for index, folder in enumerate(declaration.scan.code)]
     for key, relative in named:
         if Path(relative).is_absolute() or ".." in Path(relative).parts:
             raise DeclarationError(source, key, f"{relative!r} must be a path inside the "

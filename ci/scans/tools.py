@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ci.scans.findings import Status, ToolRun
+from shipyard.declaration import Scan
 
 SRC = "/src"  # the repository, mounted with its .git
 REPORTS = "/reports"  # every tool writes here; the stage exports the directory
 RAW = f"{REPORTS}/raw"
 AUDIT_VENV = "/audit-venv"
 PROJECT = "shipyard"
-SCANNED_CODE = ("app", "ci", "deploy")
+SCANNED_CODE = tuple(Scan().code)  # the declaration's default
 
 BANDIT_VERSION = "1.9.4"
 PIP_AUDIT_VERSION = "2.10.1"
@@ -99,12 +100,13 @@ def pip_install(*requirements: str) -> tuple[str, ...]:
     return ("pip", "install", "--disable-pip-version-check", *requirements)
 
 
-def bandit(python_image: str) -> ScanTool:
-    """Bandit over the service and pipeline code, as JSON (parsed) and as bandit's own SARIF."""
+def bandit(python_image: str, code: Sequence[str] = SCANNED_CODE) -> ScanTool:
+    """Bandit over the declared code folders (shipyard.toml's `scan.code`: the service and
+    the pipeline by default), as JSON (parsed) and as bandit's own SARIF."""
     exits = ExitCodes(clean=frozenset({0}), findings=frozenset({1}))
 
     def run(fmt: str, path: str) -> Step:
-        argv = ("bandit", "-r", *SCANNED_CODE, "-f", fmt, "-o", path, "-q")
+        argv = ("bandit", "-r", *code, "-f", fmt, "-o", path, "-q")
         return Step(argv, exits, writes=(path,))
 
     return ScanTool(
@@ -224,11 +226,12 @@ def plan_scans(
     safety_key_set: bool,
     locks: Sequence[str] = (),
     skip: frozenset[str] = frozenset(),
+    code: Sequence[str] = SCANNED_CODE,
 ) -> ScanPlan:
     """Every scanner but those in `skip`; Safety only when its key is set. Skipped tools are
     listed with the reason, and the report shows them as skipped, never as passed. `locks` are
     the hashed requirements files the dependency scanners read (container paths)."""
-    tools = [bandit(python_image), pip_audit(python_image, locks), gitleaks()]
+    tools = [bandit(python_image, code), pip_audit(python_image, locks), gitleaks()]
     skipped: list[ToolRun] = []
     if safety_key_set:
         tools.append(safety(python_image, locks))

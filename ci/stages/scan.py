@@ -73,6 +73,7 @@ async def run(ctx: StageContext) -> str:
         safety_key_set=ctx.settings.safety_api_key is not None,
         locks=inputs.paths,
         skip=ctx.settings.skip_scans,
+        code=ctx.declaration.scan.code,
     )
     src, secret = ctx.source(with_git=True), safety_secret(ctx)
     generated = generated_file(ctx, inputs)

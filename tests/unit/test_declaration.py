@@ -49,6 +49,8 @@ secrets = ["POSTGRES_PASSWORD"]
 [locks]
 requirements = []
 uv = ["backend/uv.lock"]
+[scan]
+code = ["backend/app"]
 [[smoke.checks]]
 path = "/api/v1/items/"
 status = [200, 401]
@@ -119,6 +121,7 @@ def test_bad_input_names_the_file_and_the_key(text: str, key: str, words: str) -
     ({"Dockerfile", "app/requirements.txt"}, "[build]\ncontext = 'backend'", "build.context"),
     ({"Dockerfile", "app/requirements.txt"}, "[locks]\npoetry = ['../poetry.lock']",
      "locks.poetry[0]"),
+    ({"Dockerfile", "app/requirements.txt"}, "[scan]\ncode = ['src']", "scan.code[0]"),
 ])  # fmt: skip
 def test_a_missing_file_is_refused_naming_the_key(
     tmp_path: Path, files: set[str], text: str, key: str
@@ -133,6 +136,7 @@ def test_a_missing_file_is_refused_naming_the_key(
 
 
 def test_every_file_present_passes(tmp_path: Path) -> None:
+    (tmp_path / "backend" / "app").mkdir(parents=True)
     for name in ("backend/Dockerfile", "backend/uv.lock"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
