@@ -196,7 +196,8 @@ class BlueGreen:
     async def start_and_check(
         self, colour: str, image: str, phases: dict[str, float]
     ) -> str | None:
-        """Start the colour and health-check it directly; None when healthy, else why not."""
+        """Start the colour, health-check it directly, prove its identity and run the declared
+        checks on its own port; None when it may serve, else why not."""
         host = self.host
         host.say(f"starting {colour} with {image}")
         mark = host.clock()
@@ -212,12 +213,14 @@ class BlueGreen:
         async with host.runner.forward_port(colour_port(colour, ports)) as port:
             verdict = await wait_healthy(port, host.target.health, expect_commit=commit,
                                          progress=host.progress)  # fmt: skip
-        phases["healthy"] = host.clock() - mark
-        if not verdict.healthy:
-            return verdict.last.detail
-        state = (await self.states()).get(colour_service(colour))
-        problem = await host.identity_problem(state.container_id if state else None, image)
-        return None if problem is None else f"healthy, but not proven to be {image}: {problem}"
+            phases["healthy"] = host.clock() - mark
+            if not verdict.healthy:
+                return verdict.last.detail
+            state = (await self.states()).get(colour_service(colour))
+            problem = await host.identity_problem(state.container_id if state else None, image)
+            if problem is not None:
+                return f"healthy, but not proven to be {image}: {problem}"
+            return await host.verify(port, phases)  # the declared checks, before any user
 
     async def fail_before_switch(
         self, record: Release, serving: str | None, detail: str, phases: dict[str, float]
