@@ -7,7 +7,7 @@ from dataclasses import replace
 import anyio
 
 from deploy import commands as cmd
-from deploy.errors import HealthCheckFailed, PreflightFailed, ProxyRejected
+from deploy.errors import HealthCheckFailed, InvalidInput, PreflightFailed, ProxyRejected
 from deploy.host import pulling
 from deploy.host.health import probe_port, wait_healthy
 from deploy.host.session import HostSession
@@ -59,8 +59,8 @@ class BlueGreen:
             wanted = self.host.target.release.colour_ports
             found = await self.laid_out_ports()
             if found is not None and found != wanted:
-                raise PreflightFailed(ports_differ(self.host.target.prefix, self.host.path,
-                                                   found, wanted))  # fmt: skip
+                raise InvalidInput(ports_differ(self.host.target.prefix, self.host.path,
+                                                found, wanted))  # fmt: skip
             self._ports = wanted
         return self._ports
 
