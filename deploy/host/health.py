@@ -142,24 +142,24 @@ class CheckFailure:
     problem: str
     seconds: float
 
-    def line(self) -> str:
-        return f"pre-switch check failed: {self.problem} ({self.seconds:.2f}s)"
+    def line(self, when: str = "pre-switch") -> str:
+        return f"{when} check failed: {self.problem} ({self.seconds:.2f}s)"
 
 
 CHECK_TIMEOUT = 10.0  # seconds one check may take to answer
 
 
 async def run_checks(
-    local_port: int, checks: Sequence[Check], *, clock: Callable[[], float] = time.monotonic
+    base: str, checks: Sequence[Check], *, clock: Callable[[], float] = time.monotonic
 ) -> CheckFailure | None:
-    """Each declared check, in order, against 127.0.0.1:`local_port` (the new release's own
-    port, before any user request reaches it); the first failure, or None."""
+    """Each declared check, in order, against `base` (a new release's own port through the
+    SSH tunnel before any user request reaches it, or a public URL after a deploy); the
+    first failure, or None."""
     async with httpx.AsyncClient(timeout=CHECK_TIMEOUT, trust_env=False) as client:
         for check in checks:
             mark = clock()
             try:
-                response = await client.request(check.method,
-                                                f"http://127.0.0.1:{local_port}{check.path}")
+                response = await client.request(check.method, f"{base}{check.path}")
             except httpx.HTTPError as error:
                 where = f"{check.method} {check.path}"
                 return CheckFailure(check, f"{where} got no answer ({type(error).__name__})",

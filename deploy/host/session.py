@@ -141,7 +141,7 @@ class HostSession:
             return None
         self.say(f"checking {len(checks)} declared request(s) before any user request")
         mark = self.clock()
-        failure = await run_checks(port, checks)
+        failure = await run_checks(f"http://127.0.0.1:{port}", checks)
         phases["checks"] = self.clock() - mark
         return None if failure is None else failure.line()
 

@@ -3,8 +3,6 @@ real server on 127.0.0.1 (the new colour's port, before any user request reaches
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 
 from deploy.config import load_target
@@ -49,16 +47,10 @@ def test_the_declared_checks_reach_every_target() -> None:
     assert load_target("staging", GOOD).checks == ()
 
 
-def port_of(url: str) -> int:
-    port = urlsplit(url).port
-    assert port is not None
-    return port
-
-
 @pytest.mark.anyio
 async def test_passing_checks_return_nothing() -> None:
     with stub_server(body=b'{"status": "ok", "version": "v2"}') as url:
-        found = await run_checks(port_of(url), [Check(path="/health"),
+        found = await run_checks(url, [Check(path="/health"),
                                                 Check(path="/version", expect={"version": "v2"})])
     assert found is None
 
@@ -67,7 +59,7 @@ async def test_passing_checks_return_nothing() -> None:
 async def test_the_first_failing_check_is_named_with_its_answer_and_time() -> None:
     checks = [Check(path="/health"), Check(path="/items", status=[201]), Check(path="/never")]
     with stub_server(status=500, body=b"broken on purpose") as url:
-        found = await run_checks(port_of(url), checks)
+        found = await run_checks(url, checks)
     assert found is not None
     assert found.check.path == "/health"
     assert found.problem == "GET /health answered HTTP 500, not 200: 'broken on purpose'"
@@ -79,6 +71,6 @@ async def test_the_first_failing_check_is_named_with_its_answer_and_time() -> No
 async def test_nothing_listening_is_a_failed_check() -> None:
     with stub_server() as url:
         pass  # the port was just released
-    found = await run_checks(port_of(url), [Check(path="/health")])
+    found = await run_checks(url, [Check(path="/health")])
     assert found is not None
     assert found.problem == "GET /health got no answer (ConnectError)"
