@@ -222,6 +222,13 @@ class BlueGreen:
                 return f"healthy, but not proven to be {image}: {problem}"
             return await host.verify(port, phases)  # the declared checks, before any user
 
+    async def discard(self, colour: str) -> None:
+        """Remove a colour that never served: a short stop, not Docker's default 10 s."""
+        host, service = self.host, colour_service(colour)
+        await host.runner.run(cmd.compose_stop(host.tool, host.path, service,
+                                               cmd.NEVER_SERVED_STOP), check=False)  # fmt: skip
+        await host.runner.run(cmd.compose_remove(host.tool, host.path, service), check=False)
+
     async def fail_before_switch(
         self, record: Release, serving: str | None, detail: str, phases: dict[str, float]
     ) -> None:
@@ -230,8 +237,7 @@ class BlueGreen:
         host.say(f"{record.tag} did not become healthy on {colour}: {detail}")
         state = (await self.states()).get(colour_service(colour))
         tail = await pulling.failure_log(host, state.container_id if state else None)
-        await host.runner.run(
-            cmd.compose_remove(host.tool, host.path, colour_service(colour)), check=False)
+        await self.discard(colour)
         still = (f"{record.previous_tag} still serves on {serving}" if serving
                  else "nothing serves yet")  # fmt: skip
         message = (f"{record.tag} did not become healthy on {colour}: {detail}. It was removed "
