@@ -24,7 +24,7 @@ CHECKS = ('[[smoke.checks]]\npath = "/version"\n'
 
 def declare(folder: Path, text: str) -> None:
     """The deployer reads shipyard.toml from its working folder up to the repository."""
-    (folder / ".git").mkdir(exist_ok=True)
+    (folder / ".git").mkdir(parents=True, exist_ok=True)
     (folder / "shipyard.toml").write_text(text)
     os.chdir(folder)
 
