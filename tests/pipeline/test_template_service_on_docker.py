@@ -152,11 +152,14 @@ def test_the_template_service_ships_develop_main_tag_from_its_declaration(
                     ssh_host=ssh_host, proxy_image=proxy_image,
                     environment="staging") as staging:  # fmt: skip
         init(checkout, staging, "staging")
+        # the load gate loads the declared [load] paths through staging's proxy, 5 s
+        load = {"LOADTEST_URL": staging.public, "LOADTEST_DURATION": "5s"}
         main = run(pipeline, checkout, "main (blue-green staging)", "refs/heads/main",
-                   env=staging.environ)
+                   env={**staging.environ, **load})
         assert main.code == 0, main.explain()
         assert set(main.stages.values()) == {"passed"}
-        assert {"publish", "deploy"} <= set(main.stages)
+        assert {"publish", "deploy", "loadtest"} <= set(main.stages)
+        assert "skipped" not in main.out.split("loadtest", 1)[1].splitlines()[0]
         assert registry_digest(registry, "staging") == tested == main.digest
         assert f"staging@{tested} is healthy on staging" in main.out
         assert health_answer(staging) is True  # through the proxy
