@@ -159,7 +159,8 @@ def folder_environ(ssh_host: SshHost, app: AppPath, ports: Ports, proxy_image: s
     """<ENVIRONMENT>_* for blue-green on this folder's ports."""
     settings = {"strategy": "blue-green", "proxy_image": proxy_image,
                 "proxy_listen": f"127.0.0.1:{ports.proxy}",
-                "colour_ports": f"{ports.blue}/{ports.green}", "watch": "1", "drain": "2"}
+                "colour_ports": f"{ports.blue}/{ports.green}", "watch": "1", "drain": "2",
+                "health_port": str(ports.proxy)}  # the public port: the proxy's, not 80
     staging = target_environ(ssh_host, app, **{**settings, **extra})
     prefix = environment.upper()
     return {key.replace("STAGING_", f"{prefix}_", 1): value for key, value in staging.items()}
