@@ -174,6 +174,9 @@ def test_the_template_service_ships_develop_main_tag_from_its_declaration(
         pinned = docker_text("image", "inspect", "--format", "{{.Id}}",
                              f"{registry.address}/{REPOSITORY}@{tested}")
         assert running.image_id == pinned
+        print(f"\nstaging: {deployed.tag} ({deployed.outcome.value}, {deployed.colour}) digest "
+              f"{deployed.digest}; {running.service} runs {running.image_id[:19]} labelled "
+              f"{running.revision}; DB tests: {', '.join(f'{n} {cases[n]}' for n in DB_TESTS)}")
 
         with app_folder(rig_dir / "apps", "production", PRODUCTION_PORTS, registry=registry,
                         ssh_host=ssh_host, proxy_image=proxy_image,
@@ -281,6 +284,8 @@ def test_the_deployer_refuses_a_release_its_revision_label_does_not_prove(
         assert "healthy, but not proven to be" in impostor.stderr
         assert "its container" in impostor.stderr  # not running, or restarted
         assert "no request reached it; labelled still serves on blue" in impostor.stderr
+        for done in (refused, impostor):
+            print("\nrefused: " + " ".join(done.stderr.split())[:400])
         outcomes = [(r.tag, r.outcome.value) for r in folder.history() if r.kind.value == "deploy"]
         assert outcomes == [("labelled", "healthy"), ("unlabelled", "failed"),
                             ("labelled-again", "failed")]
