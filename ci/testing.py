@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 
 from ci.errors import CiError
 from ci.scans.tools import OK_ONLY, ExitCodes, Step
-from shipyard.declaration import Build, Testing
+from shipyard.declaration import Build, Testing, dockerfile_in_context
 
 JUNIT_DIR = "/reports/tests"  # the demo's container path (root can write it)
 TARGET_JUNIT_DIR = "/tmp/shipyard-reports/tests"  # noqa: S108 - any user of a target stage can
@@ -141,17 +141,5 @@ def secret_values(
 
 
 def build_location(build: Build) -> tuple[str, str]:
-    """(the build context, the Dockerfile relative to it): `build.dockerfile` is relative to
-    the repository root, Dagger's dockerBuild takes it relative to the context directory."""
-    context = PurePosixPath(build.context)
-    dockerfile = PurePosixPath(build.dockerfile)
-    if context == PurePosixPath("."):
-        return ".", str(dockerfile)
-    try:
-        return str(context), str(dockerfile.relative_to(context))
-    except ValueError:
-        raise CiError(
-            f"build.dockerfile: {build.dockerfile!r} is outside build.context "
-            f"{build.context!r}; the test stage builds its target from inside the context: "
-            "move the Dockerfile into it."
-        ) from None
+    """(the build context, the Dockerfile relative to it), as the test stage builds its target."""
+    return build.context, dockerfile_in_context(build)

@@ -111,6 +111,9 @@ def compose_stop(tool: tuple[str, ...], app_path: str, service: str, timeout: in
     return Command(argv, cwd=app_path, log=f"{STATE_DIR}/drain.log")
 
 
+NEVER_SERVED_STOP = 1  # seconds a colour that never served gets to stop (not Docker's 10)
+
+
 def compose_remove(tool: tuple[str, ...], app_path: str, service: str) -> Command:
     return compose(tool, app_path, "rm", "--stop", "--force", service)
 

@@ -16,6 +16,7 @@ from shipyard.declaration import (
     DEFAULT_HEALTH_PATH,
     DEFAULT_NAME,
     DEFAULT_PORT,
+    Check,
     Declaration,
     ok_status,
 )
@@ -131,6 +132,8 @@ class Target:
     release: ReleasePolicy = ReleasePolicy()
     service: str = DEFAULT_NAME  # the compose service that runs the app
     app_port: int = DEFAULT_PORT  # the port the app's container listens on (declared)
+    # shipyard.toml's [[smoke.checks]]: a new release answers them before users reach it
+    checks: tuple[Check, ...] = field(default=(), hash=False)
     canary: CanarySettings = CanarySettings()
     evidence: EvidencePolicy = EvidencePolicy()
     name: str = ""  # how outputs name this host; host:port unless set
@@ -323,6 +326,7 @@ def single_target(
             "SERVICE", SERVICE_PATTERN, "a compose service name (a-z 0-9 _ . -)", declaration.name
         ),
         app_port=declaration.port,
+        checks=tuple(declaration.smoke.checks),
         canary=canary_settings(read),
         evidence=evidence_policy(environment, read),
     )

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from deploy import commands as cmd
-from deploy.config import Target, check_tag
+from deploy.config import check_tag
 from deploy.errors import (
     InvalidInput,
     PreflightFailed,
 )
-from deploy.host.health import Progress, wait_healthy
+from deploy.host.health import wait_healthy
 from deploy.host.lock import HostLock
-from deploy.host.runner import Runner
 from deploy.host.session import HostSession, now_iso, tag_of
 from deploy.ledger import (
     Kind,
@@ -53,21 +52,16 @@ class Deployer(HostSession):
     """Deploys, rolls back and reports on one target: lock → settle → the strategy's
     release → record. Strategies see only the HostSession it extends."""
 
-    def __init__(
-        self,
-        runner: Runner,
-        target: Target,
-        *,
-        who: str,
-        say: Callable[[str], None] = lambda _: None,
-        clock: Callable[[], float] = time.time,
-        progress: Callable[[Progress], None] | None = None,
-    ) -> None:
-        super().__init__(runner, target, who=who, say=say, clock=clock, progress=progress)
-        self.strategy: Strategy = strategy_for(self)
-        self.host_lock = HostLock(
-            runner, self.file(cmd.LOCK_FILE), who=who, environment=target.environment,
-            ttl=target.lock_ttl, wait=target.lock_wait, say=say, clock=clock,
+    @cached_property
+    def strategy(self) -> Strategy:
+        return strategy_for(self)
+
+    @cached_property
+    def host_lock(self) -> HostLock:
+        target = self.target
+        return HostLock(
+            self.runner, self.file(cmd.LOCK_FILE), who=self.who, environment=target.environment,
+            ttl=target.lock_ttl, wait=target.lock_wait, say=self.say, clock=self.clock,
         )  # fmt: skip
 
     # -- public operations -------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
@@ -207,6 +207,24 @@ class Declaration(Part):
         if not HOSTNAME.fullmatch(value):
             raise ValueError(f"{value!r} is not a compose service name: use a-z, 0-9 and -")
         return value
+
+
+def dockerfile_in_context(build: Build) -> str:
+    """The Dockerfile's path relative to the build context, as Dagger's `dockerBuild` takes it
+    (the declaration gives it relative to the repository root); the pipeline's build and test
+    stages both build from it."""
+    context, dockerfile = PurePosixPath(build.context), PurePosixPath(build.dockerfile)
+    try:
+        return dockerfile.relative_to(context).as_posix()
+    except ValueError:
+        raise DeclarationError(
+            "shipyard.toml", "build.dockerfile",
+            f"{build.dockerfile!r} is outside build.context {build.context!r}: the pipeline "
+            "builds with the context's files only, so move the Dockerfile into it (the path "
+            "stays relative to the repository root, e.g. "
+            f"{(context / dockerfile.name).as_posix()!r})",
+        ) from None
+
 
 
 def parse_declaration(text: str, source: str = FILE_NAME) -> Declaration:

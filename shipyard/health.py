@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from pydantic import JsonValue
 
-from shipyard.declaration import Health
+from shipyard.declaration import Check, Health
 
 
 def body_mismatch(expect: JsonValue, body: JsonValue) -> str | None:
@@ -64,3 +64,23 @@ def clip(text: str, limit: int = 200) -> str:
     """A text as a problem quotes it: stripped, at most `limit` characters."""
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_problem(check: Check, status: int, text: str) -> str | None:
+    """What is wrong with the answer to one declared check (`[[smoke.checks]]`): its status,
+    the text it must contain, then its JSON against `expect`; None when it passes."""
+    where = f"{check.method} {check.path}"
+    wrong_status = status_mismatch(status, check.status)
+    if wrong_status is not None:
+        allowed = " or ".join(str(code) for code in check.status)
+        return f"{where} answered {wrong_status}, not {allowed}: {clip(text)!r}"
+    if check.contains is not None and check.contains not in text:
+        return f"{where} answered without {check.contains!r}: {clip(text)!r}"
+    if check.expect is None:
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return f"{where} did not answer JSON: {clip(text)!r}"
+    mismatch = body_mismatch(check.expect, body)
+    return None if mismatch is None else f"{where} {mismatch}"

@@ -12,7 +12,7 @@ import dagger
 
 from ci.plan import ReleasePlan
 from ci.settings import Settings
-from shipyard.declaration import Build
+from shipyard.declaration import Build, dockerfile_in_context
 from shipyard.errors import DeclarationError
 
 # The build arguments the pipeline sets itself; `build.args` may not set them too.
@@ -26,22 +26,6 @@ def created_at(source_date_epoch: int) -> str:
 def context_path(build: Build) -> str:
     """`build.context` normalised: "." for the repository root, else `backend`-style."""
     return PurePosixPath(build.context).as_posix()
-
-
-def dockerfile_in_context(build: Build) -> str:
-    """The Dockerfile's path relative to the build context, as Dagger's `dockerBuild` takes it
-    (the declaration gives it relative to the repository root). Pure."""
-    context, dockerfile = PurePosixPath(build.context), PurePosixPath(build.dockerfile)
-    try:
-        return dockerfile.relative_to(context).as_posix()
-    except ValueError:
-        raise DeclarationError(
-            "shipyard.toml", "build.dockerfile",
-            f"{build.dockerfile!r} is outside build.context {build.context!r}: the pipeline "
-            "builds with the context's files only, so move the Dockerfile into it (the path "
-            "stays relative to the repository root, e.g. "
-            f"{(context / dockerfile.name).as_posix()!r})",
-        ) from None
 
 
 def check_build(build: Build) -> None:

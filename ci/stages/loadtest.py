@@ -16,10 +16,12 @@ from ci.errors import CiError, StageFailed
 from ci.stages.context import StageContext
 from ci.stages.evidence import record_load_gate
 from ci.stages.steps import tail
+from deploy.host.health import run_checks
 from loadtest.config import URL_VARIABLE, LoadConfig, resolve, to_argv
 from loadtest.errors import ConfigError
 from loadtest.report import numbers_text, step_summary_markdown
 from loadtest.thresholds import EXIT_ERROR
+from shipyard.declaration import Check, Declaration
 
 # Locust gevent-patches the process that imports it: the gate runs as `python -m loadtest`,
 # with only these variables (no registry token, SSH key or webhook reaches it).
@@ -99,6 +101,7 @@ async def run(ctx: StageContext) -> str:
     if config is None:
         record_summary(ctx.settings.step_summary, f"**Load-test gate: {SKIPPED}.**\n\n")
         return SKIPPED
+    smoked = await post_deploy_smoke(ctx, config.url)
     ctx.say(f"loading {config.url}: {config.users} users for {config.duration_s} s; "
             f"{config.thresholds.describe()}")
     gate = await run_gate(config, ctx.root)
@@ -107,4 +110,24 @@ async def run(ctx: StageContext) -> str:
         ctx.say(await record_load_gate(ctx, gate.exit_code == 0, gate.verdict))
     if gate.exit_code != 0:
         raise StageFailed("loadtest", list(gate.argv), gate.exit_code, gate.verdict)
-    return f"{gate.verdict}; report in {config.reports}"
+    return f"{smoked}; {gate.verdict}; report in {config.reports}"
+
+
+def smoke_checks(declaration: Declaration) -> list[Check]:
+    """What the deployed release must answer through its public URL: its health contract,
+    then the declared `[[smoke.checks]]` (the same ones it passed before the switch)."""
+    health = declaration.health
+    expect = None if health.expect == {} else health.expect
+    return [Check(path=health.path, status=health.status, expect=expect),
+            *declaration.smoke.checks]  # fmt: skip
+
+
+async def post_deploy_smoke(ctx: StageContext, url: str) -> str:
+    """The declared checks through the public URL after the deploy, before any load: a
+    failure fails the stage (and no load is sent), naming the check and its answer."""
+    checks = smoke_checks(ctx.declaration)
+    failure = await run_checks(url.rstrip("/"), checks)
+    if failure is not None:
+        raise CiError(f"stage 'loadtest' failed: {failure.line('post-deploy')} at {url}; the "
+                      "load gate did not run")  # fmt: skip
+    return f"{len(checks)} post-deploy check(s) passed at {url}"

@@ -4,14 +4,15 @@ policy."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
 import httpx
 
 from deploy.config import HealthPolicy
-from shipyard.health import body_mismatch, status_mismatch
+from shipyard.declaration import Check
+from shipyard.health import body_mismatch, check_problem, status_mismatch
 
 DEFAULT_POLICY = HealthPolicy()
 
@@ -131,3 +132,39 @@ async def wait_healthy(
             if done:
                 return Verdict(healthy, elapsed, len(results), last)
             await anyio.sleep(policy.interval)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckFailure:
+    """The first declared check a release failed: what it asked, what it got, how long."""
+
+    check: Check
+    problem: str
+    seconds: float
+
+    def line(self, when: str = "pre-switch") -> str:
+        return f"{when} check failed: {self.problem} ({self.seconds:.2f}s)"
+
+
+CHECK_TIMEOUT = 10.0  # seconds one check may take to answer
+
+
+async def run_checks(
+    base: str, checks: Sequence[Check], *, clock: Callable[[], float] = time.monotonic
+) -> CheckFailure | None:
+    """Each declared check, in order, against `base` (a new release's own port through the
+    SSH tunnel before any user request reaches it, or a public URL after a deploy); the
+    first failure, or None."""
+    async with httpx.AsyncClient(timeout=CHECK_TIMEOUT, trust_env=False) as client:
+        for check in checks:
+            mark = clock()
+            try:
+                response = await client.request(check.method, f"{base}{check.path}")
+            except httpx.HTTPError as error:
+                where = f"{check.method} {check.path}"
+                return CheckFailure(check, f"{where} got no answer ({type(error).__name__})",
+                                    clock() - mark)  # fmt: skip
+            problem = check_problem(check, response.status_code, response.text)
+            if problem is not None:
+                return CheckFailure(check, problem, clock() - mark)
+    return None

@@ -13,7 +13,7 @@ from deploy import commands as cmd
 from deploy import identity
 from deploy.config import Target
 from deploy.errors import PreflightFailed
-from deploy.host.health import Progress
+from deploy.host.health import Progress, run_checks
 from deploy.host.runner import Runner
 from deploy.ledger import Kind, Ledger, Outcome, Release, line_to_append, read_ledger
 
@@ -132,6 +132,18 @@ class HostSession:
     async def digest(self, image: str) -> str | None:
         found = await self.runner.run(cmd.image_repo_digests(image), check=False)
         return cmd.parse_repo_digest(found.stdout, image) if found.ok else None
+
+    async def verify(self, port: int, phases: dict[str, float]) -> str | None:
+        """shipyard.toml's `[[smoke.checks]]` against the release's own forwarded `port`,
+        before any user request reaches it; why one failed (check, answer, time), or None."""
+        checks = self.target.checks
+        if not checks:
+            return None
+        self.say(f"checking {len(checks)} declared request(s) before any user request")
+        mark = self.clock()
+        failure = await run_checks(f"http://127.0.0.1:{port}", checks)
+        phases["checks"] = self.clock() - mark
+        return None if failure is None else failure.line()
 
     async def identity_problem(self, container_id: str | None, image: str) -> str | None:
         """Why the release is not proven to be `image` (None when it is). With identity from

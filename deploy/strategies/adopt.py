@@ -145,9 +145,10 @@ class Adoption:
         return await host.identity_problem(state.container_id if state else None, image)
 
     async def undo(self) -> None:
-        host = self.host
-        await host.runner.run(
-            cmd.compose_remove(host.tool, host.path, colour_service(FIRST)), check=False)
+        host, service = self.host, colour_service(FIRST)
+        await host.runner.run(cmd.compose_stop(host.tool, host.path, service,
+                                               cmd.NEVER_SERVED_STOP), check=False)  # fmt: skip
+        await host.runner.run(cmd.compose_remove(host.tool, host.path, service), check=False)
         await host.runner.remove(host.file(LAYOUT_FILE))
         for name in (*cmd.COMPOSE_FILES, *OVERRIDES):
             await host.runner.rename(host.file(f"{ASIDE}/{name}"), host.file(name))

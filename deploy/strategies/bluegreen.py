@@ -7,7 +7,7 @@ from dataclasses import replace
 import anyio
 
 from deploy import commands as cmd
-from deploy.errors import HealthCheckFailed, PreflightFailed, ProxyRejected
+from deploy.errors import HealthCheckFailed, InvalidInput, PreflightFailed, ProxyRejected
 from deploy.host import pulling
 from deploy.host.health import probe_port, wait_healthy
 from deploy.host.session import HostSession
@@ -59,8 +59,8 @@ class BlueGreen:
             wanted = self.host.target.release.colour_ports
             found = await self.laid_out_ports()
             if found is not None and found != wanted:
-                raise PreflightFailed(ports_differ(self.host.target.prefix, self.host.path,
-                                                   found, wanted))  # fmt: skip
+                raise InvalidInput(ports_differ(self.host.target.prefix, self.host.path,
+                                                found, wanted))  # fmt: skip
             self._ports = wanted
         return self._ports
 
@@ -196,7 +196,8 @@ class BlueGreen:
     async def start_and_check(
         self, colour: str, image: str, phases: dict[str, float]
     ) -> str | None:
-        """Start the colour and health-check it directly; None when healthy, else why not."""
+        """Start the colour, health-check it directly, prove its identity and run the declared
+        checks on its own port; None when it may serve, else why not."""
         host = self.host
         host.say(f"starting {colour} with {image}")
         mark = host.clock()
@@ -212,12 +213,21 @@ class BlueGreen:
         async with host.runner.forward_port(colour_port(colour, ports)) as port:
             verdict = await wait_healthy(port, host.target.health, expect_commit=commit,
                                          progress=host.progress)  # fmt: skip
-        phases["healthy"] = host.clock() - mark
-        if not verdict.healthy:
-            return verdict.last.detail
-        state = (await self.states()).get(colour_service(colour))
-        problem = await host.identity_problem(state.container_id if state else None, image)
-        return None if problem is None else f"healthy, but not proven to be {image}: {problem}"
+            phases["healthy"] = host.clock() - mark
+            if not verdict.healthy:
+                return verdict.last.detail
+            state = (await self.states()).get(colour_service(colour))
+            problem = await host.identity_problem(state.container_id if state else None, image)
+            if problem is not None:
+                return f"healthy, but not proven to be {image}: {problem}"
+            return await host.verify(port, phases)  # the declared checks, before any user
+
+    async def discard(self, colour: str) -> None:
+        """Remove a colour that never served: a short stop, not Docker's default 10 s."""
+        host, service = self.host, colour_service(colour)
+        await host.runner.run(cmd.compose_stop(host.tool, host.path, service,
+                                               cmd.NEVER_SERVED_STOP), check=False)  # fmt: skip
+        await host.runner.run(cmd.compose_remove(host.tool, host.path, service), check=False)
 
     async def fail_before_switch(
         self, record: Release, serving: str | None, detail: str, phases: dict[str, float]
@@ -227,8 +237,7 @@ class BlueGreen:
         host.say(f"{record.tag} did not become healthy on {colour}: {detail}")
         state = (await self.states()).get(colour_service(colour))
         tail = await pulling.failure_log(host, state.container_id if state else None)
-        await host.runner.run(
-            cmd.compose_remove(host.tool, host.path, colour_service(colour)), check=False)
+        await self.discard(colour)
         still = (f"{record.previous_tag} still serves on {serving}" if serving
                  else "nothing serves yet")  # fmt: skip
         message = (f"{record.tag} did not become healthy on {colour}: {detail}. It was removed "

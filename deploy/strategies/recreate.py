@@ -75,9 +75,11 @@ class Recreate:
         raise HealthCheckFailed(await self._recover(previous, message))
 
     async def switch_and_check(
-        self, tag: str, image: str, phases: dict[str, float], *, stop_timeout: int | None = None
+        self, tag: str, image: str, phases: dict[str, float], *, stop_timeout: int | None = None,
+        verify: bool = True,
     ) -> Verdict:
-        """Write IMAGE_TAG, recreate the service, and wait until *this* image answers."""
+        """Write IMAGE_TAG, recreate the service, wait until *this* image answers, and (unless
+        it is the way back after a failure) run the declared checks."""
         host = self.host
         await host.set_env("IMAGE_TAG", tag)
         host.say(f"switching to {tag}")
@@ -94,12 +96,16 @@ class Recreate:
         async with host.runner.forward_port(host.target.health.port) as port:
             verdict = await wait_healthy(port, host.target.health, expect_commit=commit,
                                          progress=host.progress)  # fmt: skip
-        phases["healthy"] = host.clock() - mark
-        if verdict.healthy:
+            phases["healthy"] = host.clock() - mark
+            if not verdict.healthy:
+                return verdict
             problem = await host.identity_problem(await self.any_container(), image)
             if problem is not None:
-                detail = f"healthy, but not proven to be {tag}: {problem}"
-                return replace(verdict, healthy=False, last=Probe(ok=False, detail=detail))
+                problem = f"healthy, but not proven to be {tag}: {problem}"
+            elif verify:  # the declared checks before the release is declared healthy
+                problem = await host.verify(port, phases)
+        if problem is not None:
+            return replace(verdict, healthy=False, last=Probe(ok=False, detail=problem))
         return verdict
 
     async def _recover(self, previous: str | None, message: str) -> str:
@@ -115,7 +121,7 @@ class Recreate:
         await host.record(record)
         phases: dict[str, float] = {}
         verdict = await self.switch_and_check(
-            previous, image, phases, stop_timeout=UNHEALTHY_STOP_TIMEOUT
+            previous, image, phases, stop_timeout=UNHEALTHY_STOP_TIMEOUT, verify=False
         )
         phases["recovery"] = host.clock() - mark
         outcome = Outcome.HEALTHY if verdict.healthy else Outcome.FAILED

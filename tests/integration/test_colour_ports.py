@@ -63,10 +63,10 @@ def test_two_app_folders_on_one_host_deploy_independently(
     capsys.readouterr()
     moved = {**second, "STAGING_COLOUR_PORTS": "8123/8124"}
     before = outcomes(second_app)
-    assert main(["staging", "up", "bg2-lab"], moved) == 1
+    assert main(["staging", "up", "bg2-lab"], moved) == 2  # refused: nothing changed
     error = capsys.readouterr().err
     assert "STAGING_COLOUR_PORTS=8121/8122" in " ".join(error.split())
     assert outcomes(second_app) == before
     assert public_version(SECOND) == "bg1"
-    assert main(["staging", "init"], moved) == 1  # init does not move a layout either
+    assert main(["staging", "init"], moved) == 2  # refused: init does not move a layout either
     assert "runs blue and green on 8121/8122" in " ".join(capsys.readouterr().err.split())

@@ -296,7 +296,7 @@ def test_the_private_key_never_appears_in_output(
     wrong = {**environ, "STAGING_KNOWN_HOSTS": ssh_host.wrong_known_hosts_line}
     codes.append(main(["staging", "status"], wrong))
     codes.append(main(["staging", "up", "v1"], {**environ, "STAGING_SSH_KEY": "not a key"}))
-    assert codes == [0, 1, 0, 0, 1, 0, 0, 1, 2]
+    assert codes == [0, 1, 0, 0, 2, 0, 0, 1, 2]  # rollback to v404: refused (never passed)
     captured = capsys.readouterr()
     everything = captured.out + captured.err + caplog.text
     everything += (app_path.path / ".deploy" / "releases.jsonl").read_text()

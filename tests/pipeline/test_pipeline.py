@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -570,15 +571,29 @@ def test_a_breached_threshold_fails_the_load_stage_with_the_numbers(
     for name, value in (("LOADTEST_USERS", "4"), ("LOADTEST_SPAWN_RATE", "4"),
                         ("LOADTEST_DURATION", "2")):
         monkeypatch.setenv(name, value)
-    with stub_server(status=500) as url:
+    with stub_server(status=500, healthy=("/health",)) as url:  # passes the post-deploy smoke
         monkeypatch.setenv("LOADTEST_URL", url)
         assert main(["run", "--ref", "refs/tags/v1.3.0-rc.1", "--sha", SHA, "loadtest"]) == 1
     err = capsys.readouterr().err
     assert f"stage 'loadtest' failed: `python -m loadtest --url {url} --users 4" in err
     assert "exited 10" in err
-    assert "failure ratio 100.00 % is not below 1.00 %" in err
+    assert re.search(r"failure ratio [\d.]+ % is not below 1\.00 %", err), err
     written = load_gate.read_text()
     assert "**Load-test gate: failed (exit 10)**" in written
     assert "| loadtest | **failed** |" in written
     record = json.loads((tmp_path / "reports" / "loadtest" / "summary.json").read_text())
     assert (record["exit_code"], record["breached"]) == (10, ["failure ratio"])
+    assert 0 < record["failure_ratio"] < 1  # /version failed, /health did not
+
+
+def test_a_release_failing_its_checks_through_the_public_url_is_not_loaded(
+    engine: FakeEngine, load_gate: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:  # fmt: skip
+    with stub_server(status=503, body=b"down") as url:
+        monkeypatch.setenv("LOADTEST_URL", url)
+        assert main(["run", "--ref", "refs/tags/v1.3.0-rc.1", "--sha", SHA, "loadtest"]) == 1
+    err = capsys.readouterr().err
+    assert "post-deploy check failed: GET /health answered HTTP 503, not 200: 'down'" in err
+    assert "the load gate did not run" in err
+    assert not (tmp_path / "reports" / "loadtest" / "summary.json").exists()

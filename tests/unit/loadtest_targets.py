@@ -42,20 +42,23 @@ def app_server() -> Iterator[str]:
 
 @contextmanager
 def stub_server(
-    *, delay_s: float = 0.0, status: int = 200, body: bytes = HEALTHY_BODY
+    *, delay_s: float = 0.0, status: int = 200, body: bytes = HEALTHY_BODY,
+    healthy: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """A target that waits `delay_s` and answers `status` with `body` (the demo's healthy
-    answer by default) on any path; yields its URL."""
+    answer by default) on any path but those in `healthy` (200, the healthy answer); yields
+    its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             time.sleep(delay_s)
+            code, text = (200, HEALTHY_BODY) if self.path in healthy else (status, body)
             try:
-                self.send_response(status)
+                self.send_response(code)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(text)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(text)
             except ConnectionError:
                 pass  # Locust stopped a user mid-request at the end of the run
 

@@ -10,9 +10,16 @@ import pytest
 
 from ci.plan import plan_release
 from ci.settings import Settings
-from ci.stages.image import PIPELINE_ARGS, build_args, check_build, dockerfile_in_context
+from ci.stages.image import PIPELINE_ARGS, build_args, check_build
 from ci.stages.smoke import judge, probe_step, read_probe
-from shipyard.declaration import Build, Declaration, Health, Identity, load_declaration
+from shipyard.declaration import (
+    Build,
+    Declaration,
+    Health,
+    Identity,
+    dockerfile_in_context,
+    load_declaration,
+)
 from shipyard.errors import DeclarationError
 from shipyard.identity import REVISION_LABEL
 

@@ -21,15 +21,15 @@ def test_the_default_profile_is_the_demos() -> None:
 
 def test_a_declared_profile_takes_paths_weights_and_contract() -> None:
     assert TEMPLATE.paths == (("/api/v1/utils/health-check/", 5), ("/api/v1/items/", 1))
-    assert (TEMPLATE.health_path, TEMPLATE.statuses, TEMPLATE.expect) == (
-        "/api/v1/utils/health-check/", (200, 202), True)
+    assert (TEMPLATE.health_path, TEMPLATE.health.status, TEMPLATE.health.expect) == (
+        "/api/v1/utils/health-check/", [200, 202], True)
 
 
 @pytest.mark.parametrize(("profile", "path", "status", "body", "problem"), [
     (DEMO, "/health", 200, '{"status": "ok", "commit": "x"}', None),
     (DEMO, "/health", 200, '{"status": "degraded"}', '/health answered "status": "degraded"'),
-    (DEMO, "/health", 500, '{"status": "ok"}', "/health: HTTP 500"),
-    (DEMO, "/health", 200, "<html>", "/health answered without JSON"),
+    (DEMO, "/health", 500, '{"status": "ok"}', "/health answered HTTP 500, not 200"),
+    (DEMO, "/health", 200, "<html>", "/health did not answer JSON"),
     (DEMO, "/version", 200, "anything", None),
     (DEMO, "/version", 404, "", "HTTP 404"),
     (TEMPLATE, "/api/v1/utils/health-check/", 202, "true", None),

@@ -26,6 +26,7 @@ from ci.testing import (
 )
 from shipyard import declaration
 from shipyard.declaration import Build, parse_declaration
+from shipyard.errors import DeclarationError
 
 POSTGRES = """
 [test]
@@ -147,7 +148,7 @@ def test_build_location(context: str, dockerfile: str, expected: tuple[str, str]
 
 
 def test_a_dockerfile_outside_the_context_is_refused_naming_the_key() -> None:
-    with pytest.raises(CiError, match=r"build\.dockerfile: 'Dockerfile' is outside build\."):
+    with pytest.raises(DeclarationError, match=r"build\.dockerfile: 'Dockerfile' is outside"):
         build_location(Build(context="backend", dockerfile="Dockerfile"))
 
 
