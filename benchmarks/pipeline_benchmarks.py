@@ -13,6 +13,14 @@ import pytest
 from tests.integration.deploy_helpers import target_environ
 from tests.pipeline.docker_engine import DockerEngine
 from tests.pipeline.fake_schema import default_schema_path
+from tests.pipeline.template_service import (
+    PRODUCTION_PORTS,
+    REPOSITORY,
+    STAGING_PORTS,
+    app_folder,
+    deploy_cli,
+    make_adopted_checkout,
+)
 from tests.pipeline.test_pipeline_on_docker import (
     GIT_ENV,
     Checkout,
@@ -48,9 +56,9 @@ def table(rows: list[tuple[str, Run]]) -> None:
                                for i, (c, w) in enumerate(zip(line, widths, strict=True))))
 
 
-def edit_and_commit(checkout: Checkout) -> Checkout:
+def edit_and_commit(checkout: Checkout, source: str = "app/main.py") -> Checkout:
     """A one-line source edit, committed: what a developer's next push looks like."""
-    main = checkout.path / "app" / "main.py"
+    main = checkout.path / source
     main.write_text(main.read_text() + "\n# an edit that changes no dependency\n")
     env = {**GIT_ENV}
     for argv in (["add", "-A"], ["commit", "-q", "-m", "edit"]):
@@ -63,11 +71,13 @@ def edit_and_commit(checkout: Checkout) -> Checkout:
 
 @pytest.fixture
 def pipeline(
-    registry: Registry, pipeline_images: tuple[str, ...], tmp_path: Path
+    registry: Registry, pipeline_images: tuple[str, ...], postgres_image: str, tmp_path: Path
 ) -> Iterator[Pipeline]:
     slack = SlackReceiver()
     slack.start()
-    with DockerEngine(default_schema_path()) as engine:
+    # the template service's declared Postgres is the rig's (the demo's tests use none)
+    with DockerEngine(default_schema_path(),
+                      images={"postgres:15-bookworm": postgres_image}) as engine:
         yield Pipeline(engine, registry, slack, tmp_path)
     assert slack.server is not None
     slack.server.shutdown()
@@ -98,5 +108,37 @@ def test_pipeline_runs(
     edited = edit_and_commit(checkout)
     rows.append(("develop after a one-line source edit",
                  pipeline.run(edited, "refs/heads/develop")))
+    table(rows)
+    assert all(run.code == 0 for _, run in rows), [run.explain() for _, run in rows if run.code]
+
+
+def test_template_service_pipeline_runs(
+    pipeline: Pipeline, ssh_host: SshHost, rig_dir: Path, proxy_image: str, tmp_path: Path
+) -> None:
+    """The same runs for the second service (tests/fixtures/template-service, adopted as
+    docs/adopt.md says): blue-green on staging and production, `init` done first."""
+    (tmp_path / "repo").mkdir()
+    checkout = make_adopted_checkout(tmp_path / "repo")
+    image = {"IMAGE_REPOSITORY": REPOSITORY}
+    rows = [("develop, first run on a fresh engine",
+             pipeline.run(checkout, "refs/heads/develop", env=image))]
+    rows.append(("develop, unchanged re-run", pipeline.run(checkout, "refs/heads/develop",
+                                                           env=image)))  # fmt: skip
+    registry, apps = pipeline.registry, rig_dir / "apps"
+    with app_folder(apps, "bench-staging", STAGING_PORTS, registry=registry, ssh_host=ssh_host,
+                    proxy_image=proxy_image, environment="staging") as staging, \
+            app_folder(apps, "bench-production", PRODUCTION_PORTS, registry=registry,
+                       ssh_host=ssh_host, proxy_image=proxy_image,
+                       environment="production") as production:  # fmt: skip
+        for folder, environment in ((staging, "staging"), (production, "production")):
+            assert deploy_cli(checkout, folder.environ, environment, "init").returncode == 0
+        rows.append(("main (blue-green staging deploy)", pipeline.run(
+            checkout, "refs/heads/main", env={**image, **staging.environ})))
+        rows.append(("tag v1.0.0 (promote, blue-green production)", pipeline.run(
+            checkout, "refs/tags/v1.0.0",
+            env={**image, **staging.environ, **production.environ})))
+    edited = edit_and_commit(checkout, "backend/app/main.py")
+    rows.append(("develop after a one-line source edit",
+                 pipeline.run(edited, "refs/heads/develop", env=image)))
     table(rows)
     assert all(run.code == 0 for _, run in rows), [run.explain() for _, run in rows if run.code]

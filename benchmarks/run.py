@@ -19,6 +19,6 @@ if __name__ == "__main__":
         str(ROOT / "benchmarks" / "fleet_benchmarks.py"),
         str(ROOT / "benchmarks" / "prechecks_benchmarks.py"), "-s", "-q",
         "-p", "tests.rig.fixtures", "-p", "tests.rig.proxy", "-p", "tests.rig.pipeline_images",
-        "-p", "tests.rig.fleet",
+        "-p", "tests.rig.fleet", "-p", "tests.rig.postgres",
         "-p", "no:cacheprovider", "-o", "addopts=", *sys.argv[1:],
     ]))  # fmt: skip

@@ -14,7 +14,8 @@ from tests.pipeline.fake_engine import FakeEngine
 from tests.pipeline.fake_schema import SCHEMA_ENV, default_schema_path
 
 E = TypeVar("E", bound=FakeEngine)
-RIG_PLUGINS = ("tests.rig.fixtures", "tests.rig.pipeline_images", "tests.rig.postgres")
+RIG_PLUGINS = ("tests.rig.fixtures", "tests.rig.pipeline_images", "tests.rig.postgres",
+               "tests.rig.proxy")
 
 
 def pytest_configure(config: pytest.Config) -> None:
