@@ -134,6 +134,7 @@ class Target:
     app_port: int = DEFAULT_PORT  # the port the app's container listens on (declared)
     # shipyard.toml's [[smoke.checks]]: a new release answers them before users reach it
     checks: tuple[Check, ...] = field(default=(), hash=False)
+    smoke_command: tuple[str, ...] = ()  # shipyard.toml's smoke.command, given SMOKE_BASE_URL
     canary: CanarySettings = CanarySettings()
     evidence: EvidencePolicy = EvidencePolicy()
     name: str = ""  # how outputs name this host; host:port unless set
@@ -327,6 +328,7 @@ def single_target(
         ),
         app_port=declaration.port,
         checks=tuple(declaration.smoke.checks),
+        smoke_command=tuple(declaration.smoke.command or ()),
         canary=canary_settings(read),
         evidence=evidence_policy(environment, read),
     )

@@ -16,7 +16,7 @@ from ci.errors import CiError, StageFailed
 from ci.stages.context import StageContext
 from ci.stages.evidence import record_load_gate
 from ci.stages.steps import tail
-from deploy.host.health import run_checks
+from deploy.host.health import run_checks, run_smoke_command
 from loadtest.config import URL_VARIABLE, LoadConfig, resolve, to_argv
 from loadtest.errors import ConfigError
 from loadtest.report import numbers_text, step_summary_markdown
@@ -125,9 +125,13 @@ def smoke_checks(declaration: Declaration) -> list[Check]:
 async def post_deploy_smoke(ctx: StageContext, url: str) -> str:
     """The declared checks through the public URL after the deploy, before any load: a
     failure fails the stage (and no load is sent), naming the check and its answer."""
-    checks = smoke_checks(ctx.declaration)
+    checks, command = smoke_checks(ctx.declaration), ctx.declaration.smoke.command
     failure = await run_checks(url.rstrip("/"), checks)
-    if failure is not None:
-        raise CiError(f"stage 'loadtest' failed: {failure.line('post-deploy')} at {url}; the "
-                      "load gate did not run")  # fmt: skip
-    return f"{len(checks)} post-deploy check(s) passed at {url}"
+    problem = None if failure is None else failure.line("post-deploy")
+    if problem is None and command:
+        found = await run_smoke_command(command, url.rstrip("/"), environ=os.environ)
+        problem = None if found is None else f"post-deploy smoke command failed: {found}"
+    if problem is not None:
+        raise CiError(f"stage 'loadtest' failed: {problem} at {url}; the load gate did not run")
+    also = " and the smoke command" if command else ""
+    return f"{len(checks)} post-deploy check(s){also} passed at {url}"

@@ -3,8 +3,9 @@ policy."""
 
 from __future__ import annotations
 
+import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -168,3 +169,34 @@ async def run_checks(
             if problem is not None:
                 return CheckFailure(check, problem, clock() - mark)
     return None
+
+
+SMOKE_COMMAND_TIMEOUT = 300.0  # seconds a declared smoke command may run
+# What a declared smoke command inherits: never the deployer's SSH key or registry token.
+COMMAND_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE",
+                       "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "VIRTUAL_ENV")  # fmt: skip
+
+
+async def run_smoke_command(
+    argv: Sequence[str], base: str, *, environ: Mapping[str, str],
+    clock: Callable[[], float] = time.monotonic,
+) -> str | None:
+    """shipyard.toml's `smoke.command` (e.g. a pytest suite), given the release's base URL in
+    SMOKE_BASE_URL and only harmless variables of `environ`; why it failed, or None."""
+    env = {name: environ[name] for name in COMMAND_ENVIRONMENT if name in environ}
+    env["SMOKE_BASE_URL"] = base
+    mark = clock()
+    shown = " ".join(argv)
+    try:
+        with anyio.fail_after(SMOKE_COMMAND_TIMEOUT):
+            done = await anyio.run_process(list(argv), env=env, check=False,
+                                           stderr=subprocess.STDOUT)  # fmt: skip
+    except TimeoutError:
+        return f"`{shown}` ran longer than {SMOKE_COMMAND_TIMEOUT:.0f}s"
+    except OSError as error:
+        return f"`{shown}` could not start: {error.strerror or error}"
+    if done.returncode == 0:
+        return None
+    tail = done.stdout.decode(errors="replace").strip().splitlines()[-5:]
+    return (f"`{shown}` exited {done.returncode} after {clock() - mark:.2f}s: "
+            + " | ".join(tail))

@@ -3,6 +3,7 @@ ledger, .env, images and pulls) through a Runner; it knows no strategy and no lo
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from deploy import commands as cmd
 from deploy import identity
 from deploy.config import Target
 from deploy.errors import PreflightFailed
-from deploy.host.health import Progress, run_checks
+from deploy.host.health import Progress, run_checks, run_smoke_command
 from deploy.host.runner import Runner
 from deploy.ledger import Kind, Ledger, Outcome, Release, line_to_append, read_ledger
 
@@ -136,14 +137,19 @@ class HostSession:
     async def verify(self, port: int, phases: dict[str, float]) -> str | None:
         """shipyard.toml's `[[smoke.checks]]` against the release's own forwarded `port`,
         before any user request reaches it; why one failed (check, answer, time), or None."""
-        checks = self.target.checks
-        if not checks:
+        checks, command = self.target.checks, self.target.smoke_command
+        if not checks and not command:
             return None
-        self.say(f"checking {len(checks)} declared request(s) before any user request")
-        mark = self.clock()
-        failure = await run_checks(f"http://127.0.0.1:{port}", checks)
+        also = " and the smoke command" if command else ""
+        self.say(f"checking {len(checks)} declared request(s){also} before any user request")
+        mark, base = self.clock(), f"http://127.0.0.1:{port}"
+        failure = await run_checks(base, checks)
+        problem = None if failure is None else failure.line()
+        if problem is None and command:
+            found = await run_smoke_command(command, base, environ=os.environ)
+            problem = None if found is None else f"pre-switch smoke command failed: {found}"
         phases["checks"] = self.clock() - mark
-        return None if failure is None else failure.line()
+        return problem
 
     async def identity_problem(self, container_id: str | None, image: str) -> str | None:
         """Why the release is not proven to be `image` (None when it is). With identity from

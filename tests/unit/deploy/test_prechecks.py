@@ -3,10 +3,13 @@ real server on 127.0.0.1 (the new colour's port, before any user request reaches
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
 from deploy.config import load_target
-from deploy.host.health import run_checks
+from deploy.host.health import run_checks, run_smoke_command
 from shipyard.declaration import Check, parse_declaration
 from shipyard.health import check_problem
 from tests.unit.deploy.test_config import GOOD
@@ -74,3 +77,35 @@ async def test_nothing_listening_is_a_failed_check() -> None:
     found = await run_checks(url, [Check(path="/health")])
     assert found is not None
     assert found.problem == "GET /health got no answer (ConnectError)"
+
+
+SMOKE = ("import os, sys, urllib.request\n"
+         "print('secret seen' if 'STAGING_SSH_KEY' in os.environ else 'no secret')\n"
+         "answer = urllib.request.urlopen(os.environ['SMOKE_BASE_URL'] + '/health').read()\n"
+         "sys.exit(0 if b'ok' in answer else 3)\n")  # fmt: skip
+
+
+@pytest.mark.anyio
+async def test_the_smoke_command_gets_the_base_url_and_no_secret() -> None:
+    environ = {"PATH": os.environ["PATH"], "STAGING_SSH_KEY": "-----BEGIN secret"}
+    with stub_server() as url:
+        assert await run_smoke_command((sys.executable, "-c", SMOKE), url,
+                                       environ=environ) is None  # fmt: skip
+        failing = (sys.executable, "-c", SMOKE.replace("b'ok'", "b'never'"))
+        problem = await run_smoke_command(failing, url, environ=environ)
+    assert problem is not None
+    assert " exited 3 after " in problem
+    assert problem.rsplit(": ", 1)[-1] == "no secret"  # its output: the key never reached it
+
+
+@pytest.mark.anyio
+async def test_a_smoke_command_that_cannot_start_is_a_failure() -> None:
+    problem = await run_smoke_command(("/nonexistent/pytest",), "http://127.0.0.1:9",
+                                      environ={})  # fmt: skip
+    assert problem is not None
+    assert problem.startswith("`/nonexistent/pytest` could not start")
+
+
+def test_the_declared_smoke_command_reaches_the_target() -> None:
+    declared = parse_declaration('[smoke]\ncommand = ["pytest", "smoke/"]\n')
+    assert load_target("staging", GOOD, declared).smoke_command == ("pytest", "smoke/")
