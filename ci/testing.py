@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from ci.errors import CiError
 from ci.scans.tools import OK_ONLY, ExitCodes, Step
 from shipyard.declaration import Build, Testing, dockerfile_in_context
 
@@ -113,17 +112,8 @@ def plan_testing(testing: Testing) -> TestingPlan:
                     tuple(dict.fromkeys(service.secrets)))
         for service in testing.services
     )  # fmt: skip
-    aliases = [service.alias for service in services]
-    for alias in aliases:
-        if aliases.count(alias) > 1:
-            raise CiError(f"test.services: the alias {alias!r} is declared twice; give each "
-                          "service its own alias.")
+    # unique aliases and secrets kept out of test.env: the declaration's model refuses both
     names = tuple(dict.fromkeys(name for service in services for name in service.secret_names))
-    for name in names:
-        if name in testing.env:
-            raise CiError(f"test.env.{name}: {name} is also a secret of a test service; a "
-                          "secret is set from the pipeline's environment, remove it from "
-                          "test.env.")
     return TestingPlan(
         target=testing.target, workdir=testing.workdir, env=tuple(testing.env.items()),
         steps=steps, junit_dir=junit_dir if junit else None, services=services,

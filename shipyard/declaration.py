@@ -9,7 +9,15 @@ import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shipyard.errors import DeclarationError
 
@@ -136,6 +144,22 @@ class Testing(Part):
         if any(not command for command in values):
             raise ValueError("each command is a non-empty list of words, e.g. [\"pytest\"]")
         return values
+
+    @model_validator(mode="after")
+    def _services(self) -> Testing:
+        aliases = [service.alias for service in self.services]
+        for alias in aliases:
+            if aliases.count(alias) > 1:
+                raise ValueError(f"services: the alias {alias!r} is declared twice; give "
+                                 "each service its own alias")  # fmt: skip
+        for service in self.services:
+            for name in service.secrets:
+                if name in self.env:
+                    raise ValueError(f"env.{name}: {name} is also a secret of the service "
+                                     f"{service.alias!r}; a secret comes from the pipeline's "
+                                     "environment (or is made for the run): remove it from "
+                                     "test.env")  # fmt: skip
+        return self
 
 
 class Locks(Part):

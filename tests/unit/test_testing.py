@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from ci.errors import CiError
 from ci.scans.tools import Outcome
 from ci.stages.test import LINT_COMMANDS, TEST_COMMAND, TEST_REPORTS
 from ci.testing import (
@@ -113,14 +112,14 @@ def test_a_last_command_other_than_pytest_must_exit_0_and_writes_no_report() -> 
 
 def test_two_services_with_one_alias_are_refused_naming_it() -> None:
     text = POSTGRES.replace('alias = "cache"', 'alias = "db"')
-    with pytest.raises(CiError, match=r"test\.services: the alias 'db' is declared twice"):
-        plan_testing(table(text))
+    with pytest.raises(DeclarationError, match=r"test: services: the alias 'db' is declared"):
+        table(text)  # refused when shipyard.toml is read (exit 2), before any stage
 
 
 def test_a_secret_also_set_in_plain_env_is_refused() -> None:
     text = POSTGRES.replace('DATABASE_HOST = "db"', 'POSTGRES_PASSWORD = "hunter2"')
-    with pytest.raises(CiError, match=r"test\.env\.POSTGRES_PASSWORD: .* remove it"):
-        plan_testing(table(text))
+    with pytest.raises(DeclarationError, match=r"test: env\.POSTGRES_PASSWORD: .* remove it"):
+        table(text)
 
 
 def test_secret_values_come_from_the_environment_else_are_made_for_the_run() -> None:
