@@ -56,15 +56,13 @@ def with_source(ctr: dagger.Container, src: dagger.Directory) -> dagger.Containe
 
 
 def target_stage(ctx: StageContext, target: str) -> dagger.Container:
-    """The Dockerfile's `target` stage, built with the image's build arguments plus the
-    declaration's `build.args` (these win)."""
+    """The Dockerfile's `target` stage, built with the same arguments as the image (the
+    declaration's `build.args` beside the pipeline's own, which they may not replace)."""
     build = ctx.declaration.build
     context, dockerfile = build_location(build)
     src = ctx.source()
     directory = src if context == "." else src.directory(context)
-    args = [arg for arg in build_args(ctx.plan, ctx.settings, ctx.source_date_epoch)
-            if arg.name not in build.args]
-    args += [dagger.BuildArg(name=name, value=value) for name, value in build.args.items()]
+    args = build_args(ctx.plan, ctx.settings, ctx.source_date_epoch, build.args)
     return directory.docker_build(dockerfile=dockerfile, target=target, build_args=args)
 
 

@@ -824,9 +824,12 @@ class DockerExecutor(Executor):
                 self.record_output(text)
                 raise EngineError(f"service {list(service.args)} exited with code "
                                   f"{state.get('ExitCode')} before listening:\n{text}")
-            tables = "".join(Path(f"/proc/{state['Pid']}/net/{t}").read_text()
-                             for t in ("tcp", "tcp6"))
-            if set(service.ctr.ports) <= listening_ports(tables):
+            try:
+                tables = "".join(Path(f"/proc/{state['Pid']}/net/{t}").read_text()
+                                 for t in ("tcp", "tcp6"))
+            except OSError:  # it exited since the inspect: the next round says how
+                tables = ""
+            if tables and set(service.ctr.ports) <= listening_ports(tables):
                 return
             if time.monotonic() > deadline:
                 raise EngineError(f"service {list(service.args)} did not listen on "

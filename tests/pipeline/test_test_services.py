@@ -22,7 +22,7 @@ PASSWORD = "fake-engine-pg-password-81d2"
 DECLARATION = """
 [build]
 dockerfile = "Dockerfile"
-args = { BASE_IMAGE = "python:3.12-slim-bookworm", EXTRA = "1" }
+args = { EXTRA = "1" }
 
 [test]
 target = "test"
@@ -40,9 +40,10 @@ secrets = ["POSTGRES_PASSWORD"]
 
 
 async def run_stage(tmp_path: Path) -> RunOutcome:
-    ctx = StageContext(plan_release("refs/heads/feature/db", SHA),
-                       Settings(reports=tmp_path / "reports"), tmp_path, lambda _: None,
-                       source_date_epoch=0, declaration=parse_declaration(DECLARATION))
+    settings = Settings(reports=tmp_path / "reports", base_image="python:3.12-slim-bookworm")
+    ctx = StageContext(plan_release("refs/heads/feature/db", SHA), settings, tmp_path,
+                       lambda _: None, source_date_epoch=0,
+                       declaration=parse_declaration(DECLARATION))
     return await PipelineRunner(ctx, (Stage.TEST,)).run()
 
 
@@ -61,8 +62,8 @@ async def test_the_target_stage_runs_the_commands_beside_the_service(
     assert build.args["target"] == "test"
     assert build.args.get("dockerfile", "Dockerfile") == "Dockerfile"  # default: not sent
     build_args = {arg["name"]: arg["value"] for arg in build.args["buildArgs"]}
-    assert build_args["BASE_IMAGE"] == "python:3.12-slim-bookworm"  # the declaration's wins
-    assert build_args["EXTRA"] == "1"
+    assert build_args["BASE_IMAGE"] == "python:3.12-slim-bookworm"  # the pipeline's BASE_IMAGE
+    assert build_args["EXTRA"] == "1"  # the declaration's own, beside the pipeline's
     assert build_args["COMMIT"] == SHA  # the image's own arguments, shared with the build
 
     *_, service = fake_engine.calls("asService")

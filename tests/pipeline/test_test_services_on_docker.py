@@ -44,8 +44,8 @@ DECLARATION = """\
 [locks]
 requirements = []
 
-[build]
-args = {{ BASE_IMAGE = "{base}" }}
+[scan]
+code = ["checks"]
 
 [test]
 target = "test"
@@ -91,21 +91,22 @@ def engine(
     yield from joined(engine, monkeypatch)
 
 
-def service_repo(root: Path, base: str, commands: list[list[str]],
+def service_repo(root: Path, commands: list[list[str]],
                  secrets: str = '["POSTGRES_PASSWORD"]') -> Path:
     (root / "checks").mkdir(parents=True)
     (root / "checks" / "query.sh").write_text(QUERY)
     (root / "Dockerfile").write_text(DOCKERFILE)
-    text = DECLARATION.format(base=base, commands=json.dumps(commands), secrets=secrets)
+    text = DECLARATION.format(commands=json.dumps(commands), secrets=secrets)
     (root / "shipyard.toml").write_text(text)  # a JSON list of strings is a TOML array
     return root
 
 
-async def run_test_stage(root: Path, reports: Path) -> StageRun:
+async def run_test_stage(root: Path, reports: Path, base: str) -> StageRun:
+    """The test stage alone; `base` is the pipeline's BASE_IMAGE (the Dockerfile's FROM)."""
     said: list[str] = []
-    ctx = StageContext(plan_release("refs/heads/feature/db", SHA), Settings(reports=reports),
-                       root, said.append, source_date_epoch=0,
-                       declaration=load_declaration(root))
+    ctx = StageContext(plan_release("refs/heads/feature/db", SHA),
+                       Settings(reports=reports, base_image=base), root, said.append,
+                       source_date_epoch=0, declaration=load_declaration(root))
     started = time.perf_counter()
     outcome = await PipelineRunner(ctx, (Stage.TEST,)).run()
     return StageRun(outcome, said, time.perf_counter() - started)
@@ -123,8 +124,8 @@ async def test_the_tests_write_and_read_through_the_service_alias(
     engine: DockerEngine, postgres_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("POSTGRES_PASSWORD", PASSWORD)
-    root = service_repo(tmp_path / "repo", postgres_image, WRITE_AND_READ)
-    run = await run_test_stage(root, tmp_path / "reports")
+    root = service_repo(tmp_path / "repo", WRITE_AND_READ)
+    run = await run_test_stage(root, tmp_path / "reports", postgres_image)
     assert run.outcome.passed, run.detail
     assert run.detail == "1 test command(s) passed beside db"
     assert any("read back: written through db" in text for text in engine.docker.outputs)
@@ -138,8 +139,8 @@ async def test_without_one_in_the_environment_a_random_password_is_shared(
     engine: DockerEngine, postgres_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
-    root = service_repo(tmp_path / "repo", postgres_image, WRITE_AND_READ)
-    run = await run_test_stage(root, tmp_path / "reports")
+    root = service_repo(tmp_path / "repo", WRITE_AND_READ)
+    run = await run_test_stage(root, tmp_path / "reports", postgres_image)
     assert run.outcome.passed, run.detail
     [made] = engine.secrets().values()
     assert len(made) >= 32
@@ -151,8 +152,8 @@ async def test_a_failing_command_fails_the_stage_naming_it(
     engine: DockerEngine, postgres_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("POSTGRES_PASSWORD", PASSWORD)
-    root = service_repo(tmp_path / "repo", postgres_image, [*WRITE_AND_READ, *MISSING_TABLE])
-    run = await run_test_stage(root, tmp_path / "reports")
+    root = service_repo(tmp_path / "repo", [*WRITE_AND_READ, *MISSING_TABLE])
+    run = await run_test_stage(root, tmp_path / "reports", postgres_image)
     assert not run.outcome.passed
     assert run.detail.startswith(
         "stage 'test' failed: `sh query.sh -c SELECT * FROM missing_table` exited 1")
@@ -165,8 +166,9 @@ async def test_a_failing_command_fails_the_stage_naming_it(
 async def test_a_service_that_cannot_start_fails_the_stage_naming_it(
     engine: DockerEngine, postgres_image: str, tmp_path: Path,
 ) -> None:
-    root = service_repo(tmp_path / "repo", postgres_image, WRITE_AND_READ, secrets="[]")
-    run = await run_test_stage(root, tmp_path / "reports")  # no password: postgres exits
+    root = service_repo(tmp_path / "repo", WRITE_AND_READ, secrets="[]")
+    # no password: postgres exits
+    run = await run_test_stage(root, tmp_path / "reports", postgres_image)
     assert not run.outcome.passed
     assert run.detail.startswith(
         "stage 'test' failed: the test service(s) 'db' (postgres:16) did not start:")
