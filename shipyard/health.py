@@ -43,21 +43,34 @@ def shown(value: JsonValue, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def judge_answer(health: Health, status: int, text: str) -> str | None:
-    """What is wrong with an answer to `health.path` (its status, then its JSON body against
-    `health.expect`); None when it is healthy. An empty `expect` table reads no body."""
-    wrong_status = status_mismatch(status, health.status)
+def answer_problem(
+    where: str, accepted: Sequence[int], status: int, text: str, *, expect: JsonValue = None,
+    contains: str | None = None,
+) -> str | None:
+    """What is wrong with one answer (`where` names the request): its status, the text it
+    must contain, then its JSON body against `expect` (None: the body is not read as JSON);
+    None when it passes."""
+    wrong_status = status_mismatch(status, accepted)
     if wrong_status is not None:
-        allowed = " or ".join(str(code) for code in health.status)
-        return f"{health.path} answered {wrong_status}, not {allowed}: {clip(text)!r}"
-    if health.expect == {}:
+        allowed = " or ".join(str(code) for code in accepted)
+        return f"{where} answered {wrong_status}, not {allowed}: {clip(text)!r}"
+    if contains is not None and contains not in text:
+        return f"{where} answered without {contains!r}: {clip(text)!r}"
+    if expect is None:
         return None
     try:
         body = json.loads(text)
     except ValueError:
-        return f"{health.path} did not answer JSON: {clip(text)!r}"
-    mismatch = body_mismatch(health.expect, body)
-    return None if mismatch is None else f"{health.path} {mismatch}"
+        return f"{where} did not answer JSON: {clip(text)!r}"
+    mismatch = body_mismatch(expect, body)
+    return None if mismatch is None else f"{where} {mismatch}"
+
+
+def judge_answer(health: Health, status: int, text: str) -> str | None:
+    """What is wrong with an answer to `health.path` (its status, then its JSON body against
+    `health.expect`); None when it is healthy. An empty `expect` table reads no body."""
+    expect = None if health.expect == {} else health.expect
+    return answer_problem(health.path, health.status, status, text, expect=expect)
 
 
 def clip(text: str, limit: int = 200) -> str:
@@ -69,18 +82,5 @@ def clip(text: str, limit: int = 200) -> str:
 def check_problem(check: Check, status: int, text: str) -> str | None:
     """What is wrong with the answer to one declared check (`[[smoke.checks]]`): its status,
     the text it must contain, then its JSON against `expect`; None when it passes."""
-    where = f"{check.method} {check.path}"
-    wrong_status = status_mismatch(status, check.status)
-    if wrong_status is not None:
-        allowed = " or ".join(str(code) for code in check.status)
-        return f"{where} answered {wrong_status}, not {allowed}: {clip(text)!r}"
-    if check.contains is not None and check.contains not in text:
-        return f"{where} answered without {check.contains!r}: {clip(text)!r}"
-    if check.expect is None:
-        return None
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return f"{where} did not answer JSON: {clip(text)!r}"
-    mismatch = body_mismatch(check.expect, body)
-    return None if mismatch is None else f"{where} {mismatch}"
+    return answer_problem(f"{check.method} {check.path}", check.status, status, text,
+                          expect=check.expect, contains=check.contains)  # fmt: skip
