@@ -206,11 +206,7 @@ def status(checkout: Checkout, folder: AppFolder, environment: str) -> dict[str,
 
 
 def registry_digest(registry: Registry, tag: str) -> str | None:
-    answer = httpx.head(
-        f"{registry.url}/v2/{REPOSITORY}/manifests/{tag}", trust_env=False,
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-    )  # fmt: skip
-    return answer.headers.get("Docker-Content-Digest") if answer.status_code == 200 else None
+    return registry.digest(REPOSITORY, tag)
 
 
 def docker_text(*argv: str) -> str:

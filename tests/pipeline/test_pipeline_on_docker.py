@@ -183,11 +183,7 @@ class Pipeline:
 
 
 def registry_digest(registry: Registry, tag: str) -> str | None:
-    answer = httpx.head(
-        f"{registry.url}/v2/{APP_REPOSITORY}/manifests/{tag}", trust_env=False,
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-    )  # fmt: skip
-    return answer.headers.get("Docker-Content-Digest") if answer.status_code == 200 else None
+    return registry.digest(APP_REPOSITORY, tag)
 
 
 def served(url: str = "http://127.0.0.1:8000/health") -> dict[str, str]:

@@ -7,6 +7,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from tests.rig.proc import RigError, Server, free_port, require_program, start_server, wait_until
 
 HOST = "127.0.0.1"
@@ -29,6 +31,14 @@ class Registry:
     @property
     def url(self) -> str:
         return f"http://{self.address}"
+
+    def digest(self, repository: str, tag: str) -> str | None:
+        """The digest `repository:tag` names here (a HEAD of its manifest), or None."""
+        answer = httpx.head(
+            f"{self.url}/v2/{repository}/manifests/{tag}", trust_env=False,
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        )  # fmt: skip
+        return answer.headers.get("Docker-Content-Digest") if answer.status_code == 200 else None
 
 
 def registry_config(port: int, storage: Path) -> str:
