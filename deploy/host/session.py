@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -151,12 +151,16 @@ class HostSession:
         phases["checks"] = self.clock() - mark
         return problem
 
-    async def identity_problem(self, container_id: str | None, image: str) -> str | None:
+    async def identity_problem(
+        self, find_container: Callable[[], Awaitable[str | None]], image: str
+    ) -> str | None:
         """Why the release is not proven to be `image` (None when it is). With identity from
-        the health answer the probes proved it already; by revision label, the container
-        that answered must run `image`, labelled with its commit (deploy/identity.py)."""
+        the health answer the probes proved it already (nothing more is asked of the host);
+        by revision label, the container that answered (`find_container`) must run `image`,
+        labelled with its commit (deploy/identity.py)."""
         if self.target.health.identity != "revision-label":
             return None
+        container_id = await find_container()
         if container_id is None:
             return "no container of the release was found"
         found = await self.runner.run(identity.container_state(container_id), check=False)

@@ -116,7 +116,8 @@ class Adoption:
             verdict = await wait_healthy(port, host.target.health,
                                          expect_commit=await host.revision(image))  # fmt: skip
         phases["healthy"] = host.clock() - mark
-        problem = await self.unproven(image) if verdict.healthy else None
+        problem = (await host.identity_problem(self.first_container, image)
+                   if verdict.healthy else None)  # fmt: skip
         if not verdict.healthy or problem is not None:
             detail = f"not proven to be {tag}: {problem}" if problem else verdict.last.detail
             await self.undo()
@@ -137,12 +138,12 @@ class Adoption:
             f"`{host.target.service}` container and started the proxy ({phases['handover']:.2f}s)"
         )
 
-    async def unproven(self, image: str) -> str | None:
-        """Why the first colour is not proven to run `image` (identity by revision label)."""
+    async def first_container(self) -> str | None:
+        """The id of the first colour's container, or None."""
         host = self.host
         found = await host.runner.run(cmd.compose_states(host.tool, host.path))
         state = cmd.parse_compose_states(found.stdout).get(colour_service(FIRST))
-        return await host.identity_problem(state.container_id if state else None, image)
+        return state.container_id if state else None
 
     async def undo(self) -> None:
         host, service = self.host, colour_service(FIRST)

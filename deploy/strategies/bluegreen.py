@@ -216,11 +216,15 @@ class BlueGreen:
             phases["healthy"] = host.clock() - mark
             if not verdict.healthy:
                 return verdict.last.detail
-            state = (await self.states()).get(colour_service(colour))
-            problem = await host.identity_problem(state.container_id if state else None, image)
+            problem = await host.identity_problem(lambda: self.container_of(colour), image)
             if problem is not None:
                 return f"healthy, but not proven to be {image}: {problem}"
             return await host.verify(port, phases)  # the declared checks, before any user
+
+    async def container_of(self, colour: str) -> str | None:
+        """The id of `colour`'s container (running or not), or None."""
+        state = (await self.states()).get(colour_service(colour))
+        return state.container_id if state else None
 
     async def discard(self, colour: str) -> None:
         """Remove a colour that never served: a short stop, not Docker's default 10 s."""
@@ -235,8 +239,7 @@ class BlueGreen:
         host = self.host
         colour = record.colour or "?"
         host.say(f"{record.tag} did not become healthy on {colour}: {detail}")
-        state = (await self.states()).get(colour_service(colour))
-        tail = await pulling.failure_log(host, state.container_id if state else None)
+        tail = await pulling.failure_log(host, await self.container_of(colour))
         await self.discard(colour)
         still = (f"{record.previous_tag} still serves on {serving}" if serving
                  else "nothing serves yet")  # fmt: skip
@@ -337,8 +340,7 @@ class BlueGreen:
         await self.switch_to(old, serving=record.colour, previous=record.tag)
         back = host.clock() - mark
         message = f"degraded during the watch: {reason}; switched back to {old} in {back:.2f}s"
-        state = (await self.states()).get(colour_service(record.colour or "?"))
-        tail = await pulling.failure_log(host, state.container_id if state else None)
+        tail = await pulling.failure_log(host, await self.container_of(record.colour or "?"))
         await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
                                   log_tail=tail))  # fmt: skip
         previous = record.previous_tag or "?"

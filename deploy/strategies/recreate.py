@@ -99,7 +99,7 @@ class Recreate:
             phases["healthy"] = host.clock() - mark
             if not verdict.healthy:
                 return verdict
-            problem = await host.identity_problem(await self.any_container(), image)
+            problem = await host.identity_problem(self.any_container, image)
             if problem is not None:
                 problem = f"healthy, but not proven to be {tag}: {problem}"
             elif verify:  # the declared checks before the release is declared healthy
