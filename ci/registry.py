@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import ipaddress
 import json
-import re
 import time
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +11,13 @@ import httpx
 
 from ci.errors import PromotionRefused, RegistryError
 from shipyard.identity import REVISION_LABEL
+from supply.registry_auth import (  # noqa: F401  (re-exported: the pipeline's names)
+    RegistryAuth,
+    basic_header,
+    credentials_may_go_to,
+    parse_challenge,
+    registry_scheme,
+)
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -23,7 +26,6 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 INDEX_TYPES = frozenset(MANIFEST_TYPES[0::2])
-CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,88 +55,6 @@ class Promotion:
     layer_bytes: int
 
 
-def registry_scheme(registry: str) -> str:
-    """http only for loopback registries (127.0.0.0/8, [::1], localhost); https elsewhere."""
-    if registry.startswith("["):
-        host = registry[1 : registry.find("]")]
-    else:
-        host = registry.rsplit(":", 1)[0]
-    if host == "localhost":
-        return "http"
-    try:
-        return "http" if ipaddress.ip_address(host).is_loopback else "https"
-    except ValueError:
-        return "https"
-
-
-def basic_header(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """`Bearer realm="..",service=".."` → ("bearer", {realm, service, ...})."""
-    scheme, _, params = header.strip().partition(" ")
-    return scheme.lower(), dict(CHALLENGE_PARAM.findall(params))
-
-
-def credentials_may_go_to(realm: str, registry: httpx.URL) -> bool:
-    """A token realm gets the registry's basic credentials over https, or over plain http
-    only on the registry's own host when the registry itself is spoken to over http."""
-    try:
-        target = httpx.URL(realm)
-    except httpx.InvalidURL:
-        return False
-    if target.scheme == "https" and target.host:
-        return True
-    return target.scheme == registry.scheme == "http" and target.host == registry.host
-
-
-def _refuse_realm(realm: str, registry: httpx.URL) -> RegistryError:
-    return RegistryError(
-        f"{registry.host} asks for a token from {realm!r}, which is neither https nor the "
-        "registry's own host over http, so the registry credentials are not sent there. "
-        "Serve the token endpoint over https or from the registry's own host."
-    )
-
-
-class RegistryAuth(httpx.Auth):
-    """Answers a registry's 401 challenge: basic auth, or a bearer token (GHCR, Docker Hub)
-    from a realm that `credentials_may_go_to` allows."""
-
-    def __init__(self, username: str | None, password: str | None) -> None:
-        self.username = username
-        self.password = password
-        self.token: str | None = None
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self.token:
-            request.headers["Authorization"] = f"Bearer {self.token}"
-        response = yield request
-        if response.status_code != 401 or not self.password:
-            return
-        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        if scheme == "basic":
-            request.headers["Authorization"] = basic_header(self.username or "", self.password)
-        elif scheme == "bearer" and "realm" in params:
-            if not credentials_may_go_to(params["realm"], request.url):
-                raise _refuse_realm(params["realm"], request.url)
-            query = {key: params[key] for key in ("service", "scope") if key in params}
-            token_request = httpx.Request("GET", params["realm"], params=query)
-            token_request.headers["Authorization"] = basic_header(
-                self.username or "token", self.password
-            )
-            token_response = yield token_request
-            token_response.read()
-            if token_response.status_code != 200:
-                return
-            body = token_response.json()
-            self.token = str(body.get("token") or body.get("access_token") or "")
-            request.headers["Authorization"] = f"Bearer {self.token}"
-        else:
-            return
-        yield request
-
-
 @dataclass
 class RegistryClient:
     """One repository in one registry, e.g. ghcr.io + acout/fastapi-supabase-template."""
@@ -151,7 +71,7 @@ class RegistryClient:
     def __post_init__(self) -> None:
         self.base = f"{registry_scheme(self.registry)}://{self.registry}/v2/{self.repository}"
         self.client = httpx.AsyncClient(
-            auth=RegistryAuth(self.username, self.password),
+            auth=RegistryAuth(self.username, self.password, RegistryError),
             timeout=self.timeout,
             trust_env=False,
             event_hooks={"request": [self._count]},

@@ -12,7 +12,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("ci", "deploy", "loadtest")
+PACKAGES = ("ci", "deploy", "loadtest", "supply")
 
 
 def import_circles(imports: Mapping[str, Iterable[str]]) -> list[list[str]]:
