@@ -11,8 +11,8 @@ import httpx
 
 from ci.errors import PromotionRefused, RegistryError
 from shipyard.identity import REVISION_LABEL
+from supply import registry_auth
 from supply.registry_auth import (  # noqa: F401  (re-exported: the pipeline's names)
-    RegistryAuth,
     basic_header,
     credentials_may_go_to,
     parse_challenge,
@@ -43,6 +43,13 @@ class Manifest:
         return data
 
 
+class RegistryAuth(registry_auth.RegistryAuth):
+    """supply's challenge answerer, refusing a token realm with the pipeline's RegistryError."""
+
+    def __init__(self, username: str | None, password: str | None) -> None:
+        super().__init__(username, password, RegistryError)
+
+
 @dataclass(frozen=True, slots=True)
 class Promotion:
     """The outcome of promoting one tag to another."""
@@ -71,7 +78,7 @@ class RegistryClient:
     def __post_init__(self) -> None:
         self.base = f"{registry_scheme(self.registry)}://{self.registry}/v2/{self.repository}"
         self.client = httpx.AsyncClient(
-            auth=RegistryAuth(self.username, self.password, RegistryError),
+            auth=RegistryAuth(self.username, self.password),
             timeout=self.timeout,
             trust_env=False,
             event_hooks={"request": [self._count]},
