@@ -12,12 +12,10 @@ import httpx
 from ci.errors import PromotionRefused, RegistryError
 from shipyard.identity import REVISION_LABEL
 from supply import registry_auth
-from supply.registry_auth import (  # noqa: F401  (re-exported: the pipeline's names)
-    basic_header,
-    credentials_may_go_to,
-    parse_challenge,
-    registry_scheme,
-)
+from supply.registry_auth import basic_header as basic_header  # the pipeline's names
+from supply.registry_auth import credentials_may_go_to as credentials_may_go_to
+from supply.registry_auth import parse_challenge as parse_challenge
+from supply.registry_auth import registry_scheme as registry_scheme
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",

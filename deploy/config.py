@@ -20,6 +20,8 @@ from shipyard.declaration import (
     Declaration,
     ok_status,
 )
+from supply.errors import SupplyError
+from supply.reference import parse_image
 
 ENVIRONMENT_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 HOST_PATTERN = re.compile(  # a name or IPv4; an IPv6 address, bare or in balanced brackets
@@ -115,6 +117,21 @@ class EvidencePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifyPolicy:
+    """`<ENV>_VERIFY_KEY` and where the images are: with a key, every release's digest must
+    carry attestations signed by it before anything is pulled or started."""
+
+    keys: str | None = field(default=None, repr=False)  # PEM text, or file path(s)
+    image: str | None = None  # REGISTRY/REPOSITORY the host's compose file pulls
+    username: str | None = None
+    password: Secret | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.keys is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """One environment's host and how to deploy there."""
 
@@ -138,6 +155,7 @@ class Target:
     canary: CanarySettings = CanarySettings()
     evidence: EvidencePolicy = EvidencePolicy()
     name: str = ""  # how outputs name this host; host:port unless set
+    verify: VerifyPolicy = VerifyPolicy()
 
     @property
     def prefix(self) -> str:
@@ -331,6 +349,7 @@ def single_target(
         smoke_command=tuple(declaration.smoke.command or ()),
         canary=canary_settings(read),
         evidence=evidence_policy(environment, read),
+        verify=verify_policy(read),
     )
 
 
@@ -409,6 +428,30 @@ def evidence_policy(environment: str, read: _Reader) -> EvidencePolicy:
             f"{source!r} is not another environment's name (e.g. staging), or none."))  # fmt: skip
     gate = read.choice("EVIDENCE_LOAD_GATE", ("auto", "required", "off"), default="auto")
     return EvidencePolicy(None if source == "none" else source, gate)
+
+
+def verify_policy(read: _Reader) -> VerifyPolicy:
+    """`<ENV>_VERIFY_KEY` (PEM public key text, or comma-separated paths of PEM files), the
+    `<ENV>_IMAGE` to look attestations up in, and `<ENV>_REGISTRY_USERNAME`/`_PASSWORD`."""
+    keys, image = read.optional("VERIFY_KEY"), read.optional("IMAGE")
+    password = read.optional("REGISTRY_PASSWORD")
+    if keys is None:
+        return VerifyPolicy()
+    if image is None:
+        raise ConfigError(read.name("IMAGE"), (
+            f"is not set, and {read.name('VERIFY_KEY')} is: name the image repository the "
+            "host pulls, REGISTRY/REPOSITORY (e.g. ghcr.io/owner/app), where the signatures "
+            "are looked up."))  # fmt: skip
+    try:
+        ref = parse_image(image)
+    except SupplyError as error:
+        raise ConfigError(read.name("IMAGE"), str(error)) from None
+    if ref.tag or ref.digest:
+        raise ConfigError(read.name("IMAGE"), (
+            f"{image!r} names a tag or digest: give REGISTRY/REPOSITORY only; the release's "
+            "tag and digest are added to it."))  # fmt: skip
+    return VerifyPolicy(keys, image, read.optional("REGISTRY_USERNAME"),
+                        Secret(password) if password else None)  # fmt: skip
 
 
 def check_tag(tag: str) -> str:

@@ -85,7 +85,7 @@ class Deployer(HostSession):
         async with self.host_lock.held():
             await self.reconcile()
             history = await self.history()
-            tag = rollback_target(history, await self.running_tag(), to)
+            tag = await self.vetted(rollback_target(history, await self.running_tag(), to))
             self.say(f"rolling back to {tag}")
             return await self.strategy.release(tag, Kind.ROLLBACK, await self.running_tag())
 

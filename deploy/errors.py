@@ -14,7 +14,9 @@ anything changed: the CLIs exit 2 for them, 1 for the others (a release that fai
     ├── InitRefused          (R) init met a compose file it does not understand; nothing changed
     ├── NothingToRollBack    (R) no earlier release to go back to
     ├── CanaryAborted            a canary step breached a threshold; the stable colour serves
-    └── EvidenceMissing      (R) production asked for a digest not proven on staging
+    ├── EvidenceMissing      (R) production asked for a digest not proven on staging
+    └── VerificationFailed   (R) the digest carries no signature by a trusted key (or its
+                                 provenance or SBOM is missing); says what was missing
 """
 
 from __future__ import annotations
@@ -99,5 +101,11 @@ class CanaryAborted(DeployError):
 
 class EvidenceMissing(DeployError):
     """The release has no record of passing where it must have passed first (staging)."""
+
+    refused = True
+
+
+class VerificationFailed(DeployError):
+    """`<ENV>_VERIFY_KEY` is set and the release's digest did not verify against it."""
 
     refused = True

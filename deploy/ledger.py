@@ -55,6 +55,7 @@ class Release:
     phases: tuple[tuple[str, float], ...] = ()
     colour: str | None = None  # blue-green: the colour this release was started as
     log_tail: tuple[str, ...] = ()  # a failed release: the last lines of its container's log
+    verified_key: str | None = None  # fingerprint(s) of the key(s) that verified the digest
 
     def to_line(self) -> str:
         data = asdict(self)
@@ -81,6 +82,7 @@ class Release:
             phases=phases,
             colour=data.get("colour"),
             log_tail=tuple(str(line) for line in data.get("log_tail") or ()),
+            verified_key=data.get("verified_key"),  # older ledgers have none
         )
 
 

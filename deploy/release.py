@@ -17,6 +17,7 @@ from deploy.host.remote import connect
 from deploy.host.runner import Runner
 from deploy.host.session import now_iso
 from deploy.ledger import Outcome, Release
+from deploy.verification import verifier_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,20 +67,27 @@ async def release(
 ) -> ReleaseResult:
     """Release `reference` (TAG or TAG@sha256:…) to every host of `fleet`, all or nothing.
 
-    Refusals before any host is touched raise (a bad tag: InvalidInput; production without
-    evidence: EvidenceMissing; a source environment's settings: ConfigError). Everything after
-    is in the result, per host."""
+    Refusals before any host is touched raise (a bad tag: InvalidInput; with
+    `<ENV>_VERIFY_KEY`, a digest without trusted signatures: VerificationFailed; production
+    without evidence: EvidenceMissing; a source environment's settings: ConfigError).
+    Everything after is in the result, per host."""
     check_tag(reference)
+    verifier, verified = verifier_for(fleet.targets[0], say), None
+    if verifier is not None:  # the verified digest is what every host pulls
+        verified = await verifier(reference)
+        reference = verified[0]
     missing = await check_evidence(fleet.targets[0], reference, environ, override)
     note = None
     if missing and override is not None:
         note = override_record(reference, missing, override, who, now_iso())
         say(f"evidence overridden ({override.reason}): {'; '.join(missing)}")
     if fleet.several:
-        runs = await FleetRelease(fleet, reference, who=who, say=say, note=note).run()
+        runs = await FleetRelease(fleet, reference, who=who, say=say, note=note,
+                                  verified=verified).run()  # fmt: skip
         return ReleaseResult(fleet.environment, reference, tuple(runs), several=True,
                              overridden=tuple(missing))  # fmt: skip
-    run, failure = await release_one(fleet.targets[0], reference, note, who, say, progress)
+    run, failure = await release_one(fleet.targets[0], reference, note, who, say, progress,
+                                     verified)  # fmt: skip
     return ReleaseResult(fleet.environment, reference, (run,), several=False,
                          overridden=tuple(missing), failure=failure)  # fmt: skip
 
@@ -87,6 +95,7 @@ async def release(
 async def release_one(
     target: Target, reference: str, note: Release | None, who: str,
     say: Callable[[str], None], progress: Callable[[Progress], None] | None,
+    verified: tuple[str, str] | None = None,
 ) -> tuple[HostRun, DeployError | None]:
     """One host: its strategy's release, which leaves a known release serving on failure."""
     run = HostRun(target)
@@ -94,6 +103,7 @@ async def release_one(
         async with connect(target) as runner:
             run.reached = True
             deployer = Deployer(runner, target, who=who, say=say, progress=progress)
+            deployer.verified = verified
             done = await deployer.deploy(reference, note=note)
     except DeployError as error:
         unreached = isinstance(error, ConnectionFailed) and not run.reached
@@ -112,13 +122,20 @@ async def rollback(
 ) -> list[Answer[Release]]:
     """Return every host of `fleet` to `to` (default: each host's last other healthy release);
     one answer per host. A host that fails keeps what its strategy left; the others are not
-    undone (a rollback is the way back already)."""
+    undone (a rollback is the way back already). With `<ENV>_VERIFY_KEY`, each host's
+    target is verified before that host pulls it (`to`: once, before any host)."""
     if to is not None:
         check_tag(to)
+    verifier = verifier_for(fleet.targets[0], say)
+    if verifier is not None and to is not None:
+        await verifier(to)  # refused (VerificationFailed) before any host is reached
 
     def make(runner: Runner, target: Target) -> Deployer:
         if fleet.several:  # every line names its host
-            return host_deployer(runner, target, who, say)
-        return Deployer(runner, target, who=who, say=say, progress=progress)
+            deployer = host_deployer(runner, target, who, say)
+        else:
+            deployer = Deployer(runner, target, who=who, say=say, progress=progress)
+        deployer.vet = verifier
+        return deployer
 
     return await on_every_host(fleet, make, lambda deployer: deployer.rollback(to))

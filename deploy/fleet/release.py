@@ -90,9 +90,10 @@ class FleetRelease:
 
     def __init__(
         self, fleet: Fleet, tag: str, *, who: str, say: Callable[[str], None],
-        note: Release | None = None,
+        note: Release | None = None, verified: tuple[str, str] | None = None,
     ) -> None:
         self.fleet, self.tag, self.who, self.say, self.note = fleet, tag, who, say, note
+        self.verified = verified  # (pinned reference, key fingerprint) checked before any host
         self.hosts = [HostRun(target) for target in fleet.targets]
         count = len(self.hosts)
         self.gates = (Gate(count), Gate(count, self.one_digest), Gate(count))
@@ -118,7 +119,9 @@ class FleetRelease:
                 "nothing was switched; deploy TAG@sha256:… to pin one")  # fmt: skip
 
     def deployer(self, runner: Runner, host: HostRun) -> Deployer:
-        return host_deployer(runner, host.target, self.who, self.say)
+        deployer = host_deployer(runner, host.target, self.who, self.say)
+        deployer.verified = self.verified
+        return deployer
 
     async def run_host(self, host: HostRun) -> None:
         lost = False

@@ -18,6 +18,8 @@ from deploy.host.health import Progress, run_checks, run_smoke_command
 from deploy.host.runner import Runner
 from deploy.ledger import Kind, Ledger, Outcome, Release, line_to_append, read_ledger
 
+Vet = Callable[[str], Awaitable[tuple[str, str]]]  # reference → (pinned reference, key print)
+
 
 def tag_of(image: str) -> str | None:
     """`reg:5000/owner/app:v1@sha256:..` → `v1@sha256:..`; None without a tag."""
@@ -56,6 +58,16 @@ class HostSession:
         self.pulled: dict[str, str | None] = {}  # image → digest, pulled before the switch
         self.images: dict[tuple[str, str, str], str] = {}  # (tag, variable, service) → image
         self.tool: tuple[str, ...] = cmd.COMPOSE_V2
+        self.vet: Vet | None = None  # <ENV>_VERIFY_KEY set: what each rollback target must pass
+        self.verified: tuple[str, str] | None = None  # (pinned reference, key fingerprint)
+
+    async def vetted(self, reference: str) -> str:
+        """`reference` pinned to the digest that verified (unchanged when nothing verifies)."""
+        if self.vet is None:
+            return reference
+        pinned, key = await self.vet(reference)
+        self.verified = (pinned, key)
+        return pinned
 
     async def prepare(self) -> None:
         """Check the app path and compose file; pick the compose tool."""
@@ -185,10 +197,12 @@ class HostSession:
         await self.runner.append_file(path, line_to_append(existing, line))
 
     def started(self, kind: Kind, tag: str, image: str, previous: str | None = None) -> Release:
+        verified = self.verified
         return Release(
             id=secrets.token_hex(6), kind=kind, tag=tag, image=image, digest=None,
             outcome=Outcome.STARTED, started_at=now_iso(), finished_at=None,
             deployed_by=self.who, previous_tag=previous,
+            verified_key=verified[1] if verified and verified[0] == tag else None,
         )  # fmt: skip
 
     def finish(
