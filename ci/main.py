@@ -1,4 +1,5 @@
-"""CLI: `dagger run python ci/main.py [run] [STAGE...]`, `plan`, `config`, `report`, `loadtest`."""
+"""CLI: `dagger run python ci/main.py [run] [STAGE...]`, `plan`, `config`, `report`, `loadtest`,
+`verify`, `sbom`."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ from ci.settings import DAGGER_VERSION, Settings, SettingsError, load_settings
 from ci.stages.context import StageContext
 from ci.stages.image import check_build
 from ci.stages.loadtest import record_summary, run_gate, summary_text
+from ci.supply_commands import EXIT_USAGE as SUPPLY_EXIT_USAGE
+from ci.supply_commands import UsageError, command_sbom, command_verify
+from ci.supply_commands import add_commands as add_supply_commands
 from deploy.host.remote import quiet_ssh_library
 from loadtest.config import add_flags, resolve
 from loadtest.errors import ConfigError
@@ -41,7 +45,7 @@ STAGE_NAMES = [stage.value for stage in Stage]
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-COMMANDS = ("run", "plan", "config", "report", "loadtest")
+COMMANDS = ("run", "plan", "config", "report", "loadtest", "verify", "sbom")
 
 
 def _add_context_flags(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +106,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "`loadtest` stage of a staging plan runs with `run loadtest`.",
     )
     add_flags(loadtest)
+    add_supply_commands(commands)
     return parser
 
 
@@ -266,6 +271,18 @@ def command_loadtest(args: argparse.Namespace, output: Output) -> int:
     return gate.exit_code
 
 
+def command_supply(args: argparse.Namespace, output: Output) -> int:
+    """`verify` and `sbom`: the registry's attestations, no engine."""
+    settings = load_settings(os.environ, ROOT)
+    output.secrets = settings.secrets()
+    command = command_verify if args.command == "verify" else command_sbom
+    try:
+        return anyio.run(command, args, settings, output.print)
+    except UsageError as error:
+        output.say(f"error: {error}")
+        return SUPPLY_EXIT_USAGE
+
+
 def command_run(args: argparse.Namespace, output: Output) -> int:
     declaration = load_declaration(ROOT)  # refused (exit 2) before anything runs
     check_build(declaration.build)
@@ -340,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
             return command_report(args)
         if args.command == "loadtest":
             return command_loadtest(args, output)
+        if args.command in ("verify", "sbom"):
+            return command_supply(args, output)
         return command_run(args, output)
     except (PlanError, ContextError, SettingsError, DeclarationError) as error:
         output.say(f"error: {error}")

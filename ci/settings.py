@@ -38,6 +38,7 @@ class Settings:
     registry_password: Secret | None = field(default=None, repr=False)
     safety_api_key: Secret | None = field(default=None, repr=False)
     slack_webhook_url: Secret | None = field(default=None, repr=False)
+    signing_key: Secret | None = field(default=None, repr=False)  # PEM: signs what is published
     source_url: str = f"https://github.com/{DEFAULT_REPOSITORY}"
     run_url: str | None = None
     base_image: str = DEFAULT_BASE_IMAGE  # the Dockerfile's base, the tests' and scanners'
@@ -53,11 +54,16 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret's plaintext, for scrubbing output."""
         held = (self.registry_password, self.safety_api_key, self.slack_webhook_url)
-        return [secret.reveal() for secret in held if secret is not None]
+        found = [secret.reveal() for secret in held if secret is not None]
+        if self.signing_key is not None:  # the key's lines, however a tool might print it
+            found += [line for line in self.signing_key.reveal().splitlines()
+                      if line.strip() and not line.startswith("-----")]  # fmt: skip
+            found.append(self.signing_key.reveal())
+        return found
 
 
 def load_settings(environ: Mapping[str, str], root: Path) -> Settings:
-    """Read REGISTRY, IMAGE_REPOSITORY, GITHUB_*, *_PASSWORD/TOKEN/KEY/URL, BASE_IMAGE,
+    """Read REGISTRY, IMAGE_REPOSITORY, GITHUB_*, *_PASSWORD/TOKEN/KEY/URL, SIGNING_KEY, BASE_IMAGE,
     CI_SKIP_SCANS, SOURCE_DATE_EPOCH and CI_REPORTS_DIR."""
     repository = (
         environ.get("IMAGE_REPOSITORY") or environ.get("GITHUB_REPOSITORY") or DEFAULT_REPOSITORY
@@ -75,6 +81,7 @@ def load_settings(environ: Mapping[str, str], root: Path) -> Settings:
         registry_password=_secret(environ, "REGISTRY_PASSWORD", "GITHUB_TOKEN"),
         safety_api_key=_secret(environ, "SAFETY_API_KEY"),
         slack_webhook_url=_secret(environ, "SLACK_WEBHOOK_URL"),
+        signing_key=_secret(environ, "SIGNING_KEY"),
         source_url=f"{server}/{environ.get('GITHUB_REPOSITORY', DEFAULT_REPOSITORY)}",
         run_url=(
             f"{server}/{environ['GITHUB_REPOSITORY']}/actions/runs/{run_id}"

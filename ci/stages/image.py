@@ -53,7 +53,16 @@ def build_args(
 ) -> list[dagger.BuildArg]:  # fmt: skip
     """The declaration's arguments, then everything the image says about itself, which comes
     from the commit, never the wall clock."""
-    values = {
+    values = build_arg_values(plan, settings, source_date_epoch, declared)
+    return [dagger.BuildArg(name=name, value=value) for name, value in values.items()]
+
+
+def build_arg_values(
+    plan: ReleasePlan, settings: Settings, source_date_epoch: int,
+    declared: Mapping[str, str] | None = None,
+) -> dict[str, str]:  # fmt: skip
+    """The build arguments by name (also what the provenance statement records)."""
+    return {
         **declared_args(declared or {}),
         "VERSION": plan.version,
         "COMMIT": plan.sha,
@@ -63,7 +72,6 @@ def build_args(
         # BuildKit clamps file and image timestamps to this (reproducible builds).
         "SOURCE_DATE_EPOCH": str(source_date_epoch),
     }
-    return [dagger.BuildArg(name=name, value=value) for name, value in values.items()]
 
 
 def image(

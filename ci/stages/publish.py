@@ -6,6 +6,7 @@ import dagger
 from dagger import dag
 
 from ci.registry import RegistryClient, check_revision, promote
+from ci.stages.attest import attest
 from ci.stages.context import StageContext
 
 
@@ -30,7 +31,8 @@ async def run(ctx: StageContext) -> str:
         address = await ctr.publish(f"{ctx.settings.image}:{tag}")
         ctx.artifacts.published.append(address)
         ctx.artifacts.digest = address.rpartition("@")[2] or ctx.artifacts.digest
-    return f"published {', '.join((plan.source_tag, *moving))} at {ctx.artifacts.digest}"
+    signed = await attest(ctx, ctx.artifacts.digest or "", ctx.image())
+    return f"published {', '.join((plan.source_tag, *moving))} at {ctx.artifacts.digest}; {signed}"
 
 
 async def _reuse(
@@ -46,4 +48,7 @@ async def _reuse(
     for tag in moving:
         done = await promote(client, ctx.plan.source_tag, tag, revision=ctx.plan.sha)
         ctx.artifacts.published.append(f"{ctx.settings.image}:{tag}@{done.digest}")
-    return f"reused {ctx.plan.source_tag} at {digest}; pointed {', '.join(moving)} at it"
+    published = with_registry_auth(ctx, dag.container()).from_(f"{ctx.settings.image}@{digest}")
+    signed = await attest(ctx, digest, published)  # lazy: pulled only when not signed yet
+    return (f"reused {ctx.plan.source_tag} at {digest}; pointed {', '.join(moving)} at it; "
+            f"{signed}")  # fmt: skip
