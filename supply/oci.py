@@ -134,8 +134,8 @@ class ArtifactClient:
             raise RegistryFailed(f"{self.name} refused a blob upload ({started.status_code}).")
         if location.startswith("/"):
             location = f"{self.base.split('/v2/')[0]}{location}"
-        done = await self._send("PUT", location, params={"digest": descriptor.digest},
-                                content=data,
+        url = str(httpx.URL(location).copy_merge_params({"digest": descriptor.digest}))
+        done = await self._send("PUT", url, content=data,  # the upload's own query kept
                                 headers={"Content-Type": "application/octet-stream"})
         if done.status_code != 201:
             raise RegistryFailed(f"{self.name} did not take blob {descriptor.digest} "

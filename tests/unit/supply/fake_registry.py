@@ -42,9 +42,11 @@ class FakeRegistry:
         self.requests.append(f"{method} {path}")
         upload = UPLOAD.match(path)
         if upload and method == "POST":
-            location = f"/v2/{upload['name']}/blobs/uploads/1"
+            location = f"/v2/{upload['name']}/blobs/uploads/1?_state=opaque"  # as distribution
             return httpx.Response(202, headers={"Location": location})
         if upload and method == "PUT":
+            if request.url.params.get("_state") != "opaque":  # the Location's query is kept
+                return httpx.Response(404, json={"errors": [{"code": "BLOB_UPLOAD_INVALID"}]})
             data = request.content
             assert digest_of(data) == request.url.params["digest"]
             self.blobs[(upload["name"], digest_of(data))] = data
