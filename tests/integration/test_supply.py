@@ -1,6 +1,7 @@
 """Signatures on the real rig: registry 2.8 (no referrers API, so the `sha256-<hex>` tag
 schema is what runs), dockerd and sshd. Sign, promote, verify; `ci/main.py verify|sbom`;
-and the deployer refusing (exit 2, host untouched) what did not verify."""
+and the deployer refusing (exit 2, host untouched) what did not verify. The module's tests
+share the registry: v2 stays unsigned until the last test signs it."""
 
 from __future__ import annotations
 
@@ -188,3 +189,19 @@ def test_the_deployer_verifies_before_it_changes_anything(
                        {**environ, "STAGING_VERIFY_KEY": OTHER_PUBLIC}) == 2
     assert "none by a trusted key" in capsys.readouterr().err
     assert len(ledger(app_path)) == 1
+
+    # rollback to the host's last other healthy release: verified after the ledger names it
+    v2 = f"{registry.address}/{APP_REPOSITORY}:v2"
+    anyio.run(sign_image, registry.address, APP_REPOSITORY, v2, signed["v2"], KEY)
+    assert deploy_main(["staging", "up", "v2"], environ) == 0
+    other_key = {**environ, "STAGING_VERIFY_KEY": OTHER_PUBLIC}
+    assert deploy_main(["staging", "rollback"], other_key) == 2
+    assert "none by a trusted key" in capsys.readouterr().err
+    assert served_version() == "v2"
+    assert deploy_main(["staging", "rollback"], environ) == 0
+    assert served_version() == "v1"
+    records = ledger(app_path)
+    assert [(r.kind.value, r.tag, r.verified_key) for r in records[-2:]] == [
+        ("deploy", f"v2@{signed['v2']}", KEY.public.fingerprint),
+        ("rollback", f"v1@{signed['v1']}", KEY.public.fingerprint),
+    ]

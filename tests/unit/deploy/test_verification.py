@@ -10,16 +10,18 @@ from typing import Any, cast
 
 import pytest
 
-from deploy.config import Target, load_target
+from deploy.config import Target, load_fleet, load_target
 from deploy.errors import ConfigError, VerificationFailed
 from deploy.host.session import HostSession
 from deploy.ledger import Kind, Outcome, Release
+from deploy.release import release, rollback
 from deploy.verification import Verifier, read_keys, verifier_for
 from supply.attest import attach, supply_predicates
 from supply.keys import signing_key
 from supply.oci import ArtifactClient
 from supply.sbom import Distribution, Inventory, cyclonedx
 from tests.unit.deploy.test_config import GOOD
+from tests.unit.deploy.test_fleet_config import BASE
 from tests.unit.supply.fake_registry import FakeRegistry
 from tests.unit.supply.keyfiles import ed25519_pair, p256_pair
 
@@ -150,3 +152,28 @@ def test_only_the_verified_reference_gets_the_fingerprint() -> None:
     assert session.started(Kind.DEPLOY, "v2@sha256:" + "a" * 64, "i").verified_key == (
         "sha256:" + "1" * 64)
     assert session.started(Kind.AUTO_ROLLBACK, "v1", "i").verified_key is None
+
+
+@pytest.mark.parametrize("extra", [
+    {"STAGING_HOSTS": "127.0.0.1:1, 127.0.0.1:2"},  # several hosts
+    {"STAGING_HOST": "127.0.0.1", "STAGING_SSH_PORT": "1", "STAGING_STRATEGY": "canary"},
+    {"STAGING_HOST": "127.0.0.1", "STAGING_SSH_PORT": "1"},
+])
+@pytest.mark.parametrize("action", ["release", "rollback --to"])
+def test_every_path_verifies_before_any_host_is_reached(extra: dict[str, str],
+                                                        action: str) -> None:
+    """Hosts that would refuse the connection, a registry that cannot be asked: what comes
+    back is the verifier's refusal, so nothing reached a host first."""
+    environ = {**BASE, **SIGNED, "STAGING_IMAGE": "127.0.0.1:1/o/app", **extra}
+    if "STAGING_HOSTS" in extra:
+        del environ["STAGING_HOST"]
+    fleet = load_fleet("staging", environ)
+
+    async def go() -> object:
+        if action == "release":
+            return await release(fleet, "v1", who="me", environ=environ)
+        return await rollback(fleet, "v1", who="me")
+
+    with pytest.raises(VerificationFailed, match="could not be read") as caught:
+        asyncio.run(go())
+    assert caught.value.refused
