@@ -4,8 +4,10 @@ stage only turns its result into the stage's verdict."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from ci.errors import CiError
+from ci.settings import Settings
 from ci.stages.context import StageContext
 from deploy.config import load_fleet
 from deploy.errors import DeployError
@@ -22,12 +24,28 @@ async def run(ctx: StageContext) -> str:
             ctx.artifacts.digest = await client.digest(plan.source_tag)
     pinned = f"{plan.tags[0]}@{ctx.artifacts.digest}"
     who = f"{os.environ.get('GITHUB_ACTOR') or 'pipeline'} (pipeline {plan.sha[:12]})"
+    environ = with_image_defaults(os.environ, ctx.settings, plan.environment.value)
     try:
-        fleet = load_fleet(plan.environment.value, os.environ, ctx.declaration)
-        result = await release(fleet, pinned, who=who, environ=os.environ, say=ctx.say)
+        fleet = load_fleet(plan.environment.value, environ, ctx.declaration)
+        result = await release(fleet, pinned, who=who, environ=environ, say=ctx.say)
     except DeployError as error:  # refused before any host changed (evidence, settings)
         raise CiError(f"deploy to {plan.environment} failed: {error}") from error
     return verdict(result)
+
+
+def with_image_defaults(
+    environ: Mapping[str, str], settings: Settings, environment: str
+) -> dict[str, str]:
+    """The deployer's `<ENV>_IMAGE` and registry login default to the pipeline's own image
+    and credentials (what a `<ENV>_VERIFY_KEY` check reads); set ones are kept."""
+    prefix, found = environment.upper(), dict(environ)
+    defaults = {"IMAGE": settings.image, "REGISTRY_USERNAME": settings.registry_username,
+                "REGISTRY_PASSWORD": settings.registry_password.reveal()
+                if settings.registry_password else None}  # fmt: skip
+    for key, value in defaults.items():
+        if value and not found.get(f"{prefix}_{key}", "").strip():
+            found[f"{prefix}_{key}"] = value
+    return found
 
 
 def verdict(result: ReleaseResult) -> str:

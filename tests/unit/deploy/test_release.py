@@ -80,3 +80,18 @@ def test_one_healthy_host() -> None:
     result = ReleaseResult("staging", REF, (deployed(targets(1)[0]),), several=False)
     assert result.paused is None
     assert verdict(result) == f"{REF} is healthy on staging"
+
+
+def test_the_deploy_stage_gives_the_deployer_the_pipelines_image_and_login() -> None:
+    from ci.settings import Settings
+    from ci.stages.deploy import with_image_defaults
+    from deploy.config import Secret
+
+    settings = Settings(registry="ghcr.io", repository="o/app", registry_username="bot",
+                        registry_password=Secret("tok"))
+    environ = with_image_defaults({"STAGING_IMAGE": "ghcr.io/o/other", "X": "1"}, settings,
+                                  "staging")
+    assert environ == {"STAGING_IMAGE": "ghcr.io/o/other", "X": "1",
+                       "STAGING_REGISTRY_USERNAME": "bot", "STAGING_REGISTRY_PASSWORD": "tok"}
+    assert with_image_defaults({}, Settings(), "production") == {
+        "PRODUCTION_IMAGE": "ghcr.io/acout/fastapi-supabase-template"}
