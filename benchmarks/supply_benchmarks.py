@@ -64,9 +64,10 @@ def test_signing_promotion_and_verification(
     standin: DockerEngine, base_image: str, registry: Registry
 ) -> None:
     added: list[float] = []
-    phases: dict[str, list[float]] = {"inventory (exec in the image, cached by then)": [], "SBOM (CycloneDX)": [],
-                                      "provenance + 2 DSSE signatures": [],
-                                      "attach (2 artifacts + tag index)": []}  # fmt: skip
+    phases: dict[str, list[float]] = {
+        "inventory (exec in the image, cached by then)": [], "SBOM (CycloneDX)": [],
+        "provenance + 2 DSSE signatures": [], "attach (2 artifacts + tag index)": [],
+    }  # fmt: skip
     repositories = []
 
     async def one_run(index: int) -> None:
