@@ -435,13 +435,8 @@ def verify_policy(read: _Reader) -> VerifyPolicy:
     `<ENV>_IMAGE` to look attestations up in, and `<ENV>_REGISTRY_USERNAME`/`_PASSWORD`."""
     keys, image = read.optional("VERIFY_KEY"), read.optional("IMAGE")
     password = read.optional("REGISTRY_PASSWORD")
-    if keys is None:
-        return VerifyPolicy()
-    if image is None:
-        raise ConfigError(read.name("IMAGE"), (
-            f"is not set, and {read.name('VERIFY_KEY')} is: name the image repository the "
-            "host pulls, REGISTRY/REPOSITORY (e.g. ghcr.io/owner/app), where the signatures "
-            "are looked up."))  # fmt: skip
+    if keys is None or image is None:  # a key without an image is refused when verifying
+        return VerifyPolicy(keys)
     try:
         ref = parse_image(image)
     except SupplyError as error:

@@ -102,7 +102,13 @@ class Verifier:
 
 def verifier_for(target: Target, say: Callable[[str], None] = lambda _: None) -> Verifier | None:
     """The environment's verifier, or None when `<ENV>_VERIFY_KEY` is unset; a key that
-    cannot be read is refused (ConfigError) before any host is reached."""
+    cannot be read, or no `<ENV>_IMAGE`, is refused (ConfigError) before any host is reached.
+    (Reading the settings alone never refuses them: production's evidence reads staging's.)"""
     if not target.verify.required:
         return None
+    if target.verify.image is None:
+        raise ConfigError(f"{target.prefix}_IMAGE", (
+            f"is not set, and {target.prefix}_VERIFY_KEY is: name the image repository the "
+            "host pulls, REGISTRY/REPOSITORY (e.g. ghcr.io/owner/app), where the signatures "
+            "are looked up."))  # fmt: skip
     return Verifier(target, read_keys(target.verify, f"{target.prefix}_VERIFY_KEY"), say)

@@ -25,12 +25,15 @@ from threading import Thread
 import httpx
 import pytest
 
+from deploy.ledger import parse_ledger
+from supply.keys import signing_key
 from tests.integration.deploy_helpers import target_environ
 from tests.pipeline.docker_engine import DockerEngine
 from tests.rig.apppath import AppPath, compose_down, make_app_path
 from tests.rig.images import APP_REPOSITORY
 from tests.rig.registry import Registry
 from tests.rig.sshd import SshHost
+from tests.unit.supply.keyfiles import ed25519_pair
 
 pytestmark = pytest.mark.rig
 
@@ -39,6 +42,7 @@ SOURCE_ENV = "SHIPYARD_ACCEPTANCE_REPO"
 PYTHON = "python:3.12-slim-bookworm"
 REGISTRY_PASSWORD = "rig-registry-password-7f3a91"  # the rig's registry does not check it
 WEBHOOK_TOKEN = "T0RIG/B0RIG/acceptance-webhook-5e1d9c"
+SIGNING_KEY, VERIFY_KEY = ed25519_pair()  # publish signs; staging and production verify
 STAGE_LINE = re.compile(r"^(\w+)\s+(passed|FAILED)\s+([\d.]+)s", re.MULTILINE)
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Acceptance", "GIT_AUTHOR_EMAIL": "acceptance@example.com",
@@ -165,7 +169,8 @@ class Pipeline:
         env.update(self.engine.env, REGISTRY=self.registry.address,
                    IMAGE_REPOSITORY=APP_REPOSITORY, REGISTRY_USERNAME="ci",
                    REGISTRY_PASSWORD=REGISTRY_PASSWORD, SLACK_WEBHOOK_URL=self.slack.url,
-                   CI_SKIP_SCANS="gitleaks", BASE_IMAGE=PYTHON, CI_REPORTS_DIR=str(reports))
+                   CI_SKIP_SCANS="gitleaks", BASE_IMAGE=PYTHON, CI_REPORTS_DIR=str(reports),
+                   SIGNING_KEY=SIGNING_KEY)
         return {**env, **extra}
 
     def run(self, checkout: Checkout, ref: str, *stages: str,
@@ -265,8 +270,10 @@ def test_develop_then_main_then_release_tag(
     short = f"sha-{checkout.sha[:12]}"
     assert registry_digest(registry, "latest") == registry_digest(registry, short)
     assert registry_digest(registry, short) == develop.digest
+    assert "signed by" in develop.out  # publish attached the signed SBOM and provenance
+    assert SIGNING_KEY.splitlines()[1] not in develop.out + develop.err
 
-    staging_env = target_environ(ssh_host, app_path)
+    staging_env = target_environ(ssh_host, app_path, verify_key=VERIFY_KEY)
     main = pipeline.run(checkout, "refs/heads/main", env=staging_env)
     assert main.code == 0, main.explain()
     assert set(main.stages) >= {"build", "smoke", "test", "scan", "publish", "deploy"}
@@ -287,6 +294,10 @@ def test_develop_then_main_then_release_tag(
         # production reads the staging ledger (evidence: the same digest deployed healthy)
         release = pipeline.run(checkout, "refs/tags/v1.0.0", env={**staging_env, **env})
         assert release.code == 0, release.explain()
+        assert env["PRODUCTION_VERIFY_KEY"] == VERIFY_KEY  # production verified it too
+        [deployed] = [r for r in parse_ledger((production.path / ".deploy" / "releases.jsonl")
+                                              .read_text()) if r.kind.value == "deploy"]
+        assert deployed.verified_key == signing_key(SIGNING_KEY).public.fingerprint
         assert set(release.stages) == {"promote", "deploy"}  # no build
         assert registry_digest(registry, "v1.0.0") == tested
         assert f"IMAGE_TAG=v1.0.0@{tested}" in production.env_file.read_text()

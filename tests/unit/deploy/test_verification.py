@@ -36,8 +36,13 @@ def test_no_key_no_verifier() -> None:
     assert verifier_for(target) is None
 
 
+def test_a_key_without_an_image_is_refused_when_verifying_not_when_read() -> None:
+    target = load_target("staging", {**SIGNED, "STAGING_IMAGE": ""})  # e.g. evidence reads it
+    with pytest.raises(ConfigError, match="STAGING_IMAGE: is not set"):
+        verifier_for(target)
+
+
 @pytest.mark.parametrize(("changes", "variable", "words"), [
-    ({"STAGING_IMAGE": ""}, "STAGING_IMAGE", "is not set"),
     ({"STAGING_IMAGE": "127.0.0.1:5000/o/app:v1"}, "STAGING_IMAGE", "tag or digest"),
     ({"STAGING_IMAGE": "app"}, "STAGING_IMAGE", "REGISTRY/REPOSITORY"),
 ])
