@@ -47,7 +47,6 @@ class Verifier:
     keys: tuple[VerifyKey, ...]
     say: Callable[[str], None] = lambda _: None
     done: dict[str, tuple[str, str]] = field(default_factory=dict)  # reference → result
-    seconds: float = 0.0
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)  # tests
 
     @property
@@ -67,12 +66,11 @@ class Verifier:
         if reference not in self.done:
             started = time.perf_counter()
             verified = await self.check(reference)
-            self.seconds += time.perf_counter() - started
             tag = reference.partition("@")[0]
             self.done[reference] = (f"{tag}@{verified.digest}", ",".join(verified.fingerprints))
             self.say(f"{verified.image}@{verified.digest} verified: signed provenance and SBOM "
                      f"by {', '.join(map(short, verified.fingerprints))} (through the "
-                     f"{verified.via})")  # fmt: skip
+                     f"{verified.via}, {time.perf_counter() - started:.2f} s)")  # fmt: skip
         return self.done[reference]
 
     async def check(self, reference: str) -> Verified:

@@ -21,7 +21,7 @@ from supply.artifacts import (
 from supply.errors import ArtifactError, NoAttestations, RegistryFailed
 from supply.keys import SigningKey, VerifyKey
 from supply.oci import ArtifactClient
-from supply.statement import CYCLONEDX_BOM, SLSA_PROVENANCE, statement
+from supply.statement import CYCLONEDX_BOM, SLSA_PROVENANCE, parse_statement, statement
 from supply.verify import Found, Verified, judge
 
 
@@ -110,9 +110,12 @@ async def sbom_document(
         return json.dumps(verified.of(CYCLONEDX_BOM).statement.predicate).encode()
     found, via = await found_for(client, digest)
     for item in found:
-        body = json.loads(item.envelope.payload)
-        if body.get("predicateType") == CYCLONEDX_BOM:
-            return json.dumps(body.get("predicate") or {}).encode()
+        try:
+            stated = parse_statement(item.envelope.payload)
+        except ArtifactError:
+            continue
+        if stated.predicate_type == CYCLONEDX_BOM and digest in stated.digests:
+            return json.dumps(stated.predicate).encode()
     raise NoAttestations(f"{client.name}@{digest} has no SBOM attached (looked through the "
                          f"{via}).", image=f"{client.name}@{digest}")  # fmt: skip
 

@@ -290,7 +290,7 @@ def test_develop_then_main_then_release_tag(
                                environment="production")
     try:
         env = {k.replace("STAGING_", "PRODUCTION_"): v
-               for k, v in target_environ(ssh_host, production).items()}
+               for k, v in target_environ(ssh_host, production, verify_key=VERIFY_KEY).items()}
         # production reads the staging ledger (evidence: the same digest deployed healthy)
         release = pipeline.run(checkout, "refs/tags/v1.0.0", env={**staging_env, **env})
         assert release.code == 0, release.explain()

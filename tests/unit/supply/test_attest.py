@@ -74,6 +74,7 @@ def test_attach_then_verify(registry: FakeRegistry) -> None:
             assert len(attached.artifacts) == 2
             sbom = json.loads(await sbom_document(c, digest, TRUSTED))
             assert sbom["components"][0]["name"] in ("fastapi", "libc6")
+            assert json.loads(await sbom_document(c, digest, None)) == sbom  # unverified read
 
     run(scenario())
     tag_index = ("o/app", referrers_tag(digest)) in registry.tags
