@@ -23,7 +23,8 @@ python = []
 for d in m.distributions():
     name = d.metadata["Name"]
     if not name: continue
-    requires = [norm(re.split(r"[ ;<>=!~\\[(]", r, maxsplit=1)[0]) for r in d.requires or []]
+    requires = [norm(re.split(r"[ ;<>=!~\\[(]", r, maxsplit=1)[0]) for r in d.requires or []
+                if "extra" not in r.partition(";")[2]]  # an extra's needs are not the package's
     python.append({"name": name, "version": d.version, "requires": requires})
 path = "/var/lib/dpkg/status"
 dpkg = open(path, encoding="utf-8", errors="replace").read() if os.path.exists(path) else ""
@@ -58,8 +59,9 @@ class Inventory:
     debs: tuple[DebPackage, ...]
 
     def direct(self) -> tuple[Distribution, ...]:
-        """The distributions no other one requires: what was installed on purpose."""
-        required = {name for dist in self.python for name in dist.requires}
+        """The distributions no other one requires: what was installed on purpose (not
+        counting what `python -m venv` seeds: pip, setuptools)."""
+        required = {name for dist in self.python for name in dist.requires} | PIP_SEEDS
         return tuple(d for d in self.python if normalize(d.name) not in required)
 
 
