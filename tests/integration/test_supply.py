@@ -113,7 +113,10 @@ def test_the_sboms_python_components_are_the_locks_pins(
     assert ci_main(["sbom", image]) == 0
     summary = capsys.readouterr().out
     assert "signature verified" in summary
-    assert "fastapi==" in summary  # a direct dependency of the app, with its version
+    pins = dict(lock_pins())
+    direct = [line.strip() for line in summary.splitlines() if line.startswith("    ")]
+    # app/requirements.in's two, at the lock's versions
+    assert direct == [f"fastapi=={pins['fastapi']}", f"uvicorn=={pins['uvicorn']}"]
     assert " OS packages" in summary
 
 
