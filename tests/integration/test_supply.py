@@ -18,7 +18,7 @@ from ci.registry import RegistryClient, promote
 from deploy.cli.main import main as deploy_main
 from deploy.ledger import Release, parse_ledger
 from supply.artifacts import referrers_tag
-from supply.attest import verify
+from supply.attest import copy_referrers, verify
 from supply.keys import signing_key, verify_keys
 from supply.oci import ArtifactClient
 from tests.integration.deploy_helpers import served_version, target_environ
@@ -208,3 +208,19 @@ def test_the_deployer_verifies_before_it_changes_anything(
         ("deploy", f"v2@{signed['v2']}", KEY.public.fingerprint),
         ("rollback", f"v1@{signed['v1']}", KEY.public.fingerprint),
     ]
+
+
+def test_copying_the_referrers_with_an_image_to_another_repository(
+    signed: dict[str, str], registry: Registry
+) -> None:
+    push_copy(registry, "v1", "shipyard/mirrored")
+    keys = verify_keys(PUBLIC, what="k")
+
+    async def go() -> int:
+        async with ArtifactClient(registry.address, APP_REPOSITORY) as source, \
+                ArtifactClient(registry.address, "shipyard/mirrored") as target:
+            copied = await copy_referrers(source, target, signed["v1"])
+            assert (await verify(target, signed["v1"], keys)).via == "referrers tag"
+            return copied
+
+    assert anyio.run(go) == 2
