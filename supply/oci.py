@@ -116,7 +116,9 @@ class ArtifactClient:
         return Fetched(body, Descriptor(media_type, sha256(body), len(body)))
 
     async def blob(self, digest: str) -> bytes:
-        response = await self._send("GET", f"blobs/{digest}")
+        # registries backed by object storage (ghcr.io) answer with a redirect; httpx drops
+        # the Authorization header when the redirect leaves the registry's origin
+        response = await self._send("GET", f"blobs/{digest}", follow_redirects=True)
         if response.status_code != 200:
             raise RegistryFailed(f"GET {self.name} blob {digest} answered {response.status_code}.")
         if sha256(response.content) != digest:
