@@ -61,7 +61,8 @@ def refuse_realm(realm: str, registry: httpx.URL) -> str:
 
 class RegistryAuth(httpx.Auth):
     """Answers a registry's 401 challenge: basic auth, or a bearer token (GHCR, Docker Hub)
-    from a realm that `credentials_may_go_to` allows."""
+    from a realm that `credentials_may_go_to` allows; without a password, an anonymous
+    token (what a public image on ghcr.io needs to be read)."""
 
     def __init__(
         self, username: str | None, password: str | None,
@@ -76,19 +77,20 @@ class RegistryAuth(httpx.Auth):
         if self.token:
             request.headers["Authorization"] = f"Bearer {self.token}"
         response = yield request
-        if response.status_code != 401 or not self.password:
+        if response.status_code != 401:
             return
         scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        if scheme == "basic":
+        if scheme == "basic" and self.password:
             request.headers["Authorization"] = basic_header(self.username or "", self.password)
         elif scheme == "bearer" and "realm" in params:
-            if not credentials_may_go_to(params["realm"], request.url):
+            if self.password and not credentials_may_go_to(params["realm"], request.url):
                 raise self.refuse(refuse_realm(params["realm"], request.url))
             query = {key: params[key] for key in ("service", "scope") if key in params}
             token_request = httpx.Request("GET", params["realm"], params=query)
-            token_request.headers["Authorization"] = basic_header(
-                self.username or "token", self.password
-            )
+            if self.password:
+                token_request.headers["Authorization"] = basic_header(
+                    self.username or "token", self.password
+                )
             token_response = yield token_request
             token_response.read()
             if token_response.status_code != 200:

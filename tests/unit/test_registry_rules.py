@@ -99,3 +99,16 @@ def test_a_token_realm_over_https_gets_the_basic_credentials() -> None:
     sent = token_request_after("https://auth.example/token", "https://reg.example/v2/o/a/tags/list")
     assert sent.url.host == "auth.example"
     assert sent.headers["Authorization"] == basic_header("user", "s3cret")
+
+
+def test_without_a_password_an_anonymous_token_is_asked_for() -> None:
+    """A public image on ghcr.io: the 401's realm gives a pull token to anyone."""
+    flow = RegistryAuth(None, None).auth_flow(
+        httpx.Request("GET", "https://ghcr.io/v2/o/a/manifests/v1"))
+    first = next(flow)
+    sent = flow.send(challenge(first, "https://ghcr.io/token"))
+    assert sent.url.host == "ghcr.io"
+    assert sent.url.params["scope"] == "repository:o/a:pull"
+    assert "Authorization" not in sent.headers
+    retried = flow.send(httpx.Response(200, json={"token": "anon"}, request=sent))
+    assert retried.headers["Authorization"] == "Bearer anon"
