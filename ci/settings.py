@@ -10,6 +10,8 @@ from pathlib import Path
 
 from ci.errors import CiError
 from deploy.config import Secret
+from supply.errors import SupplyError
+from supply.keys import signing_key
 
 REGISTRY_PATTERN = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
 REPOSITORY_PATTERN = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*")
@@ -81,7 +83,7 @@ def load_settings(environ: Mapping[str, str], root: Path) -> Settings:
         registry_password=_secret(environ, "REGISTRY_PASSWORD", "GITHUB_TOKEN"),
         safety_api_key=_secret(environ, "SAFETY_API_KEY"),
         slack_webhook_url=_secret(environ, "SLACK_WEBHOOK_URL"),
-        signing_key=_secret(environ, "SIGNING_KEY"),
+        signing_key=_signing_key(environ),
         source_url=f"{server}/{environ.get('GITHUB_REPOSITORY', DEFAULT_REPOSITORY)}",
         run_url=(
             f"{server}/{environ['GITHUB_REPOSITORY']}/actions/runs/{run_id}"
@@ -129,6 +131,17 @@ def _source_date_epoch(environ: Mapping[str, str]) -> int | None:
             "take the commit's time."
         )
     return int(value)
+
+
+def _signing_key(environ: Mapping[str, str]) -> Secret | None:
+    """SIGNING_KEY, refused before the run when it is not a usable key (never shown)."""
+    found = _secret(environ, "SIGNING_KEY")
+    if found is not None:
+        try:
+            signing_key(found.reveal())
+        except SupplyError as error:
+            raise SettingsError(str(error)) from None
+    return found
 
 
 def _secret(environ: Mapping[str, str], *names: str) -> Secret | None:

@@ -47,3 +47,19 @@ def test_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert main(["verify", f"127.0.0.1:1/o/app@{DIGEST}", "--key", str(key)]) == 1
     assert "Is the registry reachable?" in capsys.readouterr().err
     assert main(["sbom", f"127.0.0.1:1/o/app@{DIGEST}"]) == 1
+
+
+def test_a_signing_key_that_is_not_one_refuses_the_run_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ci.settings import SettingsError, load_settings
+
+    broken = ed25519_pair()[0].replace("M", "#")
+    with pytest.raises(SettingsError, match="SIGNING_KEY is not an unencrypted PEM") as caught:
+        load_settings({"SIGNING_KEY": broken}, Path("."))
+    assert broken.splitlines()[1] not in str(caught.value)
+    good = ed25519_pair()[0]
+    settings = load_settings({"SIGNING_KEY": good}, Path("."))
+    assert settings.signing_key is not None
+    assert good.splitlines()[1] in settings.secrets()  # scrubbed from every output
+    assert "PRIVATE" not in repr(settings)
