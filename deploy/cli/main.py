@@ -1,4 +1,4 @@
-"""CLI: python -m deploy ENV COMMAND (init, up, promote, abort, status, history, rollback, ...)."""
+"""CLI: python -m deploy ENV COMMAND (init, up, promote, abort, status, rollback, render, ...)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from rich.console import Console
 
 from deploy.cli.doctor import doctor
 from deploy.cli.fleet import execute_fleet, report_answers, show_fleet_release
+from deploy.cli.render import add_render, render
 from deploy.cli.views import (
     RESULT_SCHEMA,
     HealthProgress,
@@ -86,6 +87,7 @@ def build_parser(prog: str = "python -m deploy") -> argparse.ArgumentParser:
     doctor_command = commands.add_parser("doctor", help="check the host, changing nothing")
     doctor_command.add_argument("--json", action="store_true",
                                 help="print the checks as JSON (schema 1)")
+    add_render(commands)
     return parser
 
 
@@ -276,6 +278,8 @@ def main(
     out = Console(highlight=False, soft_wrap=True, markup=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     environ = os.environ if environ is None else environ
+    if args.command == "render":  # reaches no host: needs none of the <ENV>_* connection settings
+        return render(args, out, err)
     try:
         declaration = read_declaration(find_declaration(Path.cwd()))
         fleet = load_fleet(args.environment, environ, declaration)
