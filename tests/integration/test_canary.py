@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -35,11 +36,14 @@ def canary_environ(
     return bg_environ(ssh_host, app, proxy_image, strategy="canary", **extra)
 
 
+def access_lines(app: AppPath) -> list[str]:
+    log = app.path / "proxy" / "logs" / "access.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
 def numbers_of(app: AppPath, colour: str) -> ColourNumbers:
     """The colour's numbers over the whole access log, every attempt counted."""
-    log = app.path / "proxy" / "logs" / "access.log"
-    lines = log.read_text().splitlines() if log.exists() else []
-    numbers = colour_numbers(lines, colour_addresses(DEFAULT_COLOUR_PORTS))
+    numbers = colour_numbers(access_lines(app), colour_addresses(DEFAULT_COLOUR_PORTS))
     return numbers.get(colour, ColourNumbers())
 
 
@@ -92,20 +96,37 @@ def test_a_canary_answering_5_percent_500_is_aborted_in_its_first_step(
 CRASH_AFTER = 30  # the crashing canary's process dies on every 30th request
 
 
+@pytest.mark.parametrize("log_format", ["current", "before $upstream_status"])
 def test_a_canary_whose_process_keeps_dying_is_aborted_though_retries_hide_it(
     ssh_host: SshHost, app_path: AppPath, proxy_image: str, lab_image: LabImages,
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], log_format: str,
 ) -> None:
     """nginx retries each attempt the dying canary refused or dropped on the stable colour, so
-    users see no error; the canary's failed attempts still count against it."""
+    users see no error; the canary's failed attempts still count against it, also on a host
+    whose site config still has the log format before $upstream_status (until `init`)."""
     lab_image("cn1")
     lab_image("crashy", exit_after=CRASH_AFTER)
     environ = canary_environ(ssh_host, app_path, proxy_image, canary_steps="25:30,50:30,100",
                              canary_min_requests="60")  # fmt: skip
     first_release(environ, capsys)
+    site = app_path.path / "proxy" / "conf" / "shipyard.conf"
+    old = log_format != "current"
+    if old:  # the first step's reload takes it in
+        site.write_text(site.read_text().replace("\\t$upstream_status", ""))
     with Traffic(pause=0.002) as traffic:
+        started = time.monotonic()
         assert main(["staging", "up", "crashy-lab"], environ) == 1
+        took = time.monotonic() - started
     error = capsys.readouterr().err
+    with capsys.disabled():
+        print(f"\ncrashing canary ({log_format}): {traffic.statuses} in {took:.1f}s "
+              f"({sum(traffic.statuses.values()) / took:.0f} req/s); "
+              f"{error.strip().splitlines()[-1]}")
+    assert ("logs no $upstream_status" in error) == old
+    tried_twice = "127.0.0.1:8002, 127.0.0.1:8001"  # green failed, then blue answered
+    retried = [line.split("\t") for line in access_lines(app_path) if tried_twice in line]
+    assert retried
+    assert {len(fields) for fields in retried} == {6 if old else 7}
     assert "aborted (5xx ratio" in error
     assert "failed attempts" in error  # the refused/dropped attempts are named
     releases = history_on_host(app_path)
@@ -121,6 +142,10 @@ def test_a_canary_whose_process_keeps_dying_is_aborted_though_retries_hide_it(
     versions, _statuses = load(100)
     assert versions == {"cn1": 100}
     assert not any("api-green" in name for name in running_services(app_path))
+    if old:
+        assert main(["staging", "init"], environ) == 0
+        assert "wrote proxy/conf/shipyard.conf" in capsys.readouterr().out
+        assert "\\t$upstream_status\\t" in site.read_text()
 
 
 def test_paused_steps_split_by_weight_then_promote_to_all(
