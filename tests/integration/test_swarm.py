@@ -1,0 +1,138 @@
+"""The swarm target on the rig's own one-node swarm (tests/rig/swarm.py).
+
+Said plainly: one node. The services run on the `host` network (`STAGING_PUBLISH=
+host-network`), one replica, stop-first: this kernel has no IPVS, so the routing mesh never
+answers, and host-mode published ports did not answer on a --bridge=none engine; a second
+task on the one node would collide on the port. Zero downtime across nodes through the
+routing mesh is not shown here (README: Docker Swarm)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploy.cli.main import main
+from deploy.ledger import Kind, Outcome
+from tests.integration.deploy_helpers import served_version, target_environ
+from tests.integration.test_deploy import history_on_host
+from tests.rig.apppath import AppPath
+from tests.rig.images import BuildAppImage
+from tests.rig.sshd import SshHost
+from tests.rig.swarm import PORT, SwarmEngine, docker, stack_name, unhealthy_image
+
+pytestmark = pytest.mark.rig
+VERSION_URL = f"http://127.0.0.1:{PORT}/version"
+
+
+@pytest.fixture
+def swarm_images(build_app_image: BuildAppImage) -> dict[str, str]:
+    v1 = build_app_image("v1")
+    return {"v1": v1, "v2": build_app_image("v2"), "sick": unhealthy_image(v1)}
+
+
+def swarm_environ(ssh_host: SshHost, app: AppPath, engine: SwarmEngine,
+                  **extra: str) -> dict[str, str]:  # fmt: skip
+    return target_environ(
+        ssh_host, app, target="swarm", docker_host=engine.docker_host, stack=stack_name(app),
+        publish="host-network", replicas="1", update_order="stop-first", update_delay="0",
+        update_monitor="4", health_port=str(PORT), converge_timeout="120", **extra,
+    )  # fmt: skip
+
+
+def run_json(argv: list[str], environ: dict[str, str], capsys: pytest.CaptureFixture[str],
+             code: int = 0) -> dict[str, object]:  # fmt: skip
+    capsys.readouterr()
+    assert main(argv, environ) == code, capsys.readouterr().err
+    data: dict[str, object] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def digest_of(reference: str) -> str:
+    """The registry digest of a rig image, as the swarm engine pulled it."""
+    found = docker("image", "inspect", "--format", "{{json .RepoDigests}}", reference)
+    return str(json.loads(found)[0]).partition("@")[2]
+
+
+def test_update_status_and_rollback_on_the_swarm(
+    ssh_host: SshHost, swarm_app: AppPath, swarm_engine: SwarmEngine,
+    swarm_images: dict[str, str], capsys: pytest.CaptureFixture[str],
+) -> None:
+    environ = swarm_environ(ssh_host, swarm_app, swarm_engine)
+    first = run_json(["staging", "up", "v1", "--json"], environ, capsys)
+    assert first["ok"] is True
+    assert served_version(VERSION_URL) == "v1"
+    second = run_json(["staging", "up", "v2", "--json"], environ, capsys)
+    assert served_version(VERSION_URL) == "v2"
+    release = second["release"]
+    assert isinstance(release, dict)
+    v2 = digest_of(swarm_images["v2"])
+    assert release["tag"] == f"v2@{v2}"
+    assert release["digest"] == v2
+    spec = docker("service", "inspect", "--format",
+                  "{{.Spec.TaskTemplate.ContainerSpec.Image}}", f"{stack_name(swarm_app)}_api")
+    assert spec.strip().endswith(f":v2@{v2}")
+
+    status = run_json(["staging", "status", "--json"], environ, capsys)
+    view = status["layout"]["swarm"]  # type: ignore[index]
+    assert (view["running"], view["desired"], view["update_state"]) == (1, 1, "completed")
+    assert [task["digest"] for task in view["tasks"]] == [v2]
+    assert view["drift"] is False
+    assert status["healthy"] is True
+
+    back = run_json(["staging", "rollback", "--json"], environ, capsys)
+    assert back["release"]["tag"] == f"v1@{digest_of(swarm_images['v1'])}"  # type: ignore[index]
+    assert served_version(VERSION_URL) == "v1"
+    kinds = [(r.kind, r.outcome) for r in history_on_host(swarm_app)]
+    assert kinds == [(Kind.DEPLOY, Outcome.HEALTHY)] * 2 + [(Kind.ROLLBACK, Outcome.HEALTHY)]
+
+
+def test_swarm_rolls_back_a_release_whose_health_never_passes(
+    ssh_host: SshHost, swarm_app: AppPath, swarm_engine: SwarmEngine,
+    swarm_images: dict[str, str], capsys: pytest.CaptureFixture[str],
+) -> None:
+    environ = swarm_environ(ssh_host, swarm_app, swarm_engine)
+    run_json(["staging", "up", "v1", "--json"], environ, capsys)
+    failed = run_json(["staging", "up", "v1-sick", "--json"], environ, capsys, code=1)
+    assert failed["ok"] is False
+    assert "Swarm rolled the update back" in str(failed["error"])
+    assert served_version(VERSION_URL) == "v1"
+    records = history_on_host(swarm_app)
+    sick, back = records[-2], records[-1]
+    assert (sick.kind, sick.outcome) == (Kind.DEPLOY, Outcome.FAILED)
+    assert sick.tag.startswith("v1-sick@sha256:")
+    assert any("500" in line or "rig: serving 500" in line for line in sick.log_tail)
+    assert (back.kind, back.outcome) == (Kind.AUTO_ROLLBACK, Outcome.HEALTHY)
+    assert back.tag == f"v1@{digest_of(swarm_images['v1'])}"
+    status = run_json(["staging", "status", "--json"], environ, capsys)
+    assert status["layout"]["swarm"]["update_state"] == "rollback_completed"  # type: ignore[index]
+
+
+def test_evidence_and_the_lock_refuse_before_swarm_is_asked(
+    ssh_host: SshHost, swarm_app: AppPath, swarm_engine: SwarmEngine,
+    swarm_images: dict[str, str], capsys: pytest.CaptureFixture[str],
+) -> None:
+    staging = swarm_environ(ssh_host, swarm_app, swarm_engine)
+    production = {key.replace("STAGING_", "PRODUCTION_"): value for key, value in staging.items()}
+    everything = {**staging, **production}
+    v1 = digest_of_registry(swarm_images["v1"])
+    refused = run_json(["production", "up", f"v1@{v1}", "--json"], everything, capsys, code=2)
+    assert "no healthy deploy" in str(refused["error"])
+    assert not docker("service", "ls", "-q", "--filter",
+                      f"name={stack_name(swarm_app)}_api").strip()  # fmt: skip
+
+    run_json(["staging", "lock", "--reason", "maintenance", "--json"], staging, capsys)
+    held = run_json(["staging", "up", "v1", "--json"],
+                    {**staging, "STAGING_LOCK_WAIT": "0"}, capsys, code=2)  # fmt: skip
+    assert "maintenance" in str(held["error"])
+    run_json(["staging", "unlock", "--json"], staging, capsys)
+    assert not docker("service", "ls", "-q", "--filter",
+                      f"name={stack_name(swarm_app)}_api").strip()  # fmt: skip
+
+
+def digest_of_registry(reference: str) -> str:
+    """The registry's digest of a rig image (the rig's engine pushed it)."""
+    from tests.rig.proc import run
+
+    found = run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", reference])
+    return str(json.loads(found.stdout)[0]).partition("@")[2]
