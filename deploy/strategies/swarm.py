@@ -235,7 +235,9 @@ class Swarm:
         if verdict.phase is swarm.Phase.ROLLED_BACK and now and now != record.image:
             back = host.started(Kind.AUTO_ROLLBACK, tag_of(now) or now, now, record.tag)
             back = replace(back, digest=now.partition("@")[2] or None)
-            healthy = any(task.running and task.image == now for task in tasks)
+            host.say(f"waiting for the tasks of {tag_of(now)} to run again")
+            settled = await self.converge(now, {}, rollback=True)  # its tasks start and pass
+            healthy = settled.phase is swarm.Phase.CONVERGED
             outcome = Outcome.HEALTHY if healthy else Outcome.FAILED
             said = "its tasks run" if healthy else "its tasks do NOT run"
             await host.record(host.finish(back, outcome, f"Swarm rolled back by itself "
