@@ -236,12 +236,14 @@ class Swarm:
             back = host.started(Kind.AUTO_ROLLBACK, tag_of(now) or now, now, record.tag)
             back = replace(back, digest=now.partition("@")[2] or None)
             host.say(f"waiting for the tasks of {tag_of(now)} to run again")
-            settled = await self.converge(now, {}, rollback=True)  # its tasks start and pass
-            healthy = settled.phase is swarm.Phase.CONVERGED
+            settled: dict[str, float] = {}  # "converge": until its tasks started and passed
+            verdict = await self.converge(now, settled, rollback=True)
+            healthy = verdict.phase is swarm.Phase.CONVERGED
             outcome = Outcome.HEALTHY if healthy else Outcome.FAILED
             said = "its tasks run" if healthy else "its tasks do NOT run"
             await host.record(host.finish(back, outcome, f"Swarm rolled back by itself "
-                                          f"(failure_action: rollback); {said}", {}))  # fmt: skip
+                                          f"(failure_action: rollback); {said}",
+                                          settled))  # fmt: skip
             return f"{message}. Swarm rolled back: {tag_of(now)} runs again ({said})."
         return f"{message}. The service's spec now names {now or 'nothing'}."
 
@@ -265,6 +267,10 @@ class Swarm:
             raise NothingToRollBack(f"{why}; and Swarm keeps no previous spec of "
                                     f"{self.service}: deploy a tag instead.")  # fmt: skip
         target = state.previous_image
+        problem = swarm.spec_refused(target, await host.history())
+        if problem is not None:
+            raise NothingToRollBack(f"{why}; and Swarm's previous spec is {tag_of(target)}, "
+                                    f"{problem}: deploy a tag instead.")  # fmt: skip
         host.say(f"rolling back to Swarm's previous spec ({target}): {why}")
         record = host.started(Kind.ROLLBACK, tag_of(target) or target, target,
                               tag_of(state.image))  # fmt: skip

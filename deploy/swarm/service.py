@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from deploy.commands import Command
+from deploy.ledger import Kind, Outcome, Release
 
 STACK_FILE = ".deploy/stack.json"  # the rendered stack, kept on the manager beside the ledger
 STACK_FILE_MODE = 0o600  # it holds the service's environment, secrets included
@@ -41,10 +42,14 @@ def service_rollback(service: str) -> Command:
     return Command(("docker", "service", "rollback", "--detach", service))
 
 
-def task_logs(task_id: str, lines: int, *, follow: bool = False) -> Command:
-    """A task's last `lines` of output (never its environment)."""
-    follow_flag = " --follow" if follow else ""
-    script = f'exec docker service logs{follow_flag} --no-task-ids --tail "$1" "$2" 2>&1'
+def task_logs(task_id: str, lines: int) -> Command:
+    """A task's last `lines` of output (never its environment): its container's log when it
+    ran on this node, else what `docker service logs` gathers from the node it ran on."""
+    script = (
+        "c=$(docker inspect --type task --format '{{.Status.ContainerStatus.ContainerID}}' "
+        '"$2" 2>/dev/null); test -n "$c" && docker logs --tail "$1" "$c" 2>&1 && exit 0; '
+        'exec docker service logs --no-task-ids --tail "$1" "$2" 2>&1'
+    )
     return Command(("sh", "-c", script, "logs", str(lines), task_id))
 
 
@@ -192,11 +197,25 @@ def task_errors(tasks: list[Task], image: str, limit: int = 5) -> list[str]:
 
 
 def failed_task(tasks: list[Task], image: str) -> Task | None:
-    """The newest task of the release that ended (its log says why)."""
-    ended = ("failed", "rejected", "shutdown", "complete")
-    return next((task for task in tasks if task.image == image and task.state in ended), None)
+    """The newest task of the release that failed with an error (its log says why), else the
+    newest that ended (one Swarm shut down before it ran has no log)."""
+    ended = [task for task in tasks if task.image == image
+             and task.state in ("failed", "rejected", "shutdown", "complete")]  # fmt: skip
+    return next((task for task in ended if task.error), next(iter(ended), None))
 
 
 def drift(tasks: list[Task]) -> list[str]:
     """The different images the running tasks run (more than one: the tasks disagree)."""
     return sorted({task.image for task in tasks if task.running})
+
+
+def spec_refused(image: str, history: list[Release]) -> str | None:
+    """Why Swarm's previous spec (`image`) is no way back, or None: after Swarm rolled an
+    update back, its previous spec is the release that failed."""
+    digest = image.partition("@")[2]
+    mine = [r for r in history if digest and r.digest == digest and r.kind is not Kind.LOAD_GATE]
+    if any(r.outcome is Outcome.HEALTHY for r in mine):
+        return None
+    if any(r.outcome is Outcome.FAILED for r in mine):
+        return "a release that failed here (the ledger says so)"
+    return None

@@ -93,7 +93,10 @@ def test_swarm_rolls_back_a_release_whose_health_never_passes(
 ) -> None:
     environ = swarm_environ(ssh_host, swarm_app, swarm_engine)
     run_json(["staging", "up", "v1", "--json"], environ, capsys)
-    failed = run_json(["staging", "up", "v1-sick", "--json"], environ, capsys, code=1)
+    capsys.readouterr()
+    assert main(["staging", "up", "v1-sick", "--json"], environ) == 1
+    said = capsys.readouterr()
+    failed = json.loads(said.out)
     assert failed["ok"] is False
     assert "Swarm rolled the update back" in str(failed["error"])
     assert served_version(VERSION_URL) == "v1"
@@ -101,11 +104,28 @@ def test_swarm_rolls_back_a_release_whose_health_never_passes(
     sick, back = records[-2], records[-1]
     assert (sick.kind, sick.outcome) == (Kind.DEPLOY, Outcome.FAILED)
     assert sick.tag.startswith("v1-sick@sha256:")
-    assert any("500" in line or "rig: serving 500" in line for line in sick.log_tail)
+    assert "  | rig: serving 500 on every path" in said.err  # the failed task's log, shown
+    assert any('"GET /health HTTP/1.1" 500' in line for line in sick.log_tail)  # and kept
+    assert "unhealthy" in sick.message  # the task's error
     assert (back.kind, back.outcome) == (Kind.AUTO_ROLLBACK, Outcome.HEALTHY)
     assert back.tag == f"v1@{digest_of(swarm_images['v1'])}"
     status = run_json(["staging", "status", "--json"], environ, capsys)
     assert status["layout"]["swarm"]["update_state"] == "rollback_completed"  # type: ignore[index]
+
+    # the ledger has no other healthy release, and after its own rollback Swarm keeps no
+    # previous spec: `rollback` refuses, saying both
+    refused = run_json(["staging", "rollback", "--json"], environ, capsys, code=2)
+    assert "the ledger has no healthy release other than" in str(refused["error"])
+    assert "Swarm keeps no previous spec" in str(refused["error"])
+    # someone updates the service by hand, then back: the ledger knows no other healthy
+    # release, so `rollback` goes to Swarm's previous spec (v2) and says so
+    service = f"{stack_name(swarm_app)}_api"
+    v2 = f"{swarm_images['v2']}@{digest_of_registry(swarm_images['v2'])}"
+    for image in (v2, f"{swarm_images['v1']}@{back.digest}"):
+        docker("service", "update", "--quiet", "--detach=false", "--image", image, service)
+    spec = run_json(["staging", "rollback", "--json"], environ, capsys)
+    assert "Swarm's previous spec" in spec["release"]["message"]  # type: ignore[index]
+    assert served_version(VERSION_URL) == "v2"
 
 
 def test_evidence_and_the_lock_refuse_before_swarm_is_asked(
@@ -126,6 +146,12 @@ def test_evidence_and_the_lock_refuse_before_swarm_is_asked(
                     {**staging, "STAGING_LOCK_WAIT": "0"}, capsys, code=2)  # fmt: skip
     assert "maintenance" in str(held["error"])
     run_json(["staging", "unlock", "--json"], staging, capsys)
+    capsys.readouterr()
+    main(["staging", "doctor", "--json"], staging)  # the health port has nothing: exit 1
+    levels = {check["check"]: check["level"]
+              for check in json.loads(capsys.readouterr().out)["hosts"][0]["checks"]}
+    assert levels["swarm_manager"] == levels["swarm_nodes"] == levels["swarm_update"] == "PASS"
+    assert levels["registry"] != "FAIL"  # reachable (nothing deployed: :latest is missing)
     assert not docker("service", "ls", "-q", "--filter",
                       f"name={stack_name(swarm_app)}_api").strip()  # fmt: skip
 

@@ -173,6 +173,8 @@ INSPECTED = (
 TASKS = "\n".join(json.dumps(task) for task in [
     {"ID": "t3", "Name": "api_api.1", "Image": V1, "Node": "rig", "DesiredState": "Running",
      "CurrentState": "Running 3 seconds ago", "Error": ""},
+    {"ID": "t0", "Name": " \\_ api_api.1", "Image": V2, "Node": "rig",
+     "DesiredState": "Shutdown", "CurrentState": "Shutdown 9 seconds ago", "Error": ""},
     {"ID": "t2", "Name": " \\_ api_api.1", "Image": V2, "Node": "rig",
      "DesiredState": "Shutdown", "CurrentState": "Failed 10 seconds ago",
      "Error": "task: non-zero exit (1): dockerexec: unhealthy container"},
@@ -189,12 +191,13 @@ def test_parsers_read_inspect_and_ps() -> None:
                                 '"previous": null}')  # fmt: skip
     assert (never.update, never.replicas, never.previous_image) == (None, None, None)
     tasks = swarm.parse_tasks(TASKS)
-    assert [task.name for task in tasks] == ["api_api.1", "api_api.1", "api_api.2"]
-    assert [task.running for task in tasks] == [True, False, True]
+    assert [task.name for task in tasks] == ["api_api.1", "api_api.1", "api_api.1", "api_api.2"]
+    assert [task.running for task in tasks] == [True, False, False, True]
+    assert tasks[2].error
     assert tasks[0].digest == "sha256:" + "1" * 64
     assert swarm.task_errors(tasks, V2) == [
         "api_api.1: failed: task: non-zero exit (1): dockerexec: unhealthy container"]
-    assert swarm.failed_task(tasks, V2) == tasks[1]
+    assert swarm.failed_task(tasks, V2) == tasks[2]  # not the one shut down before it ran
     assert swarm.drift(tasks) == [V1]
 
 
@@ -216,6 +219,7 @@ P = swarm.Phase
     (state("updating"), [task(V2), task(V2)], P.WAITING),  # Swarm still watching
     (state("completed"), [task(V2), task(V2)], P.CONVERGED),
     (state("completed"), [task(V2), task(V1)], P.WAITING),  # an old task still runs
+    (state(None, replicas=1), [task(V2), task(V1)], P.WAITING),  # start-first: both run
     (state("rollback_started", image=V1), [task(V1)], P.WAITING),
     (state("rollback_completed", image=V1), [task(V1), task(V1)], P.ROLLED_BACK),
     (state("paused"), [task(V2)], P.PAUSED),
@@ -237,3 +241,18 @@ def test_an_unchanged_update_status_is_an_earlier_updates() -> None:
 def test_swarms_own_rollback_to_the_previous_spec_converges() -> None:
     back = state("rollback_completed", image=V1)
     assert swarm.judge(back, [task(V1)] * 2, V1, rollback=True).phase is P.CONVERGED
+
+
+def record(digest: str, outcome: str, kind: str = "deploy") -> Any:
+    from deploy.ledger import Kind, Outcome, Release
+
+    return Release("id", Kind(kind), "t", "", digest, Outcome(outcome), "s", "f", "me")
+
+
+def test_swarms_previous_spec_is_refused_when_the_ledger_says_it_failed() -> None:
+    """After Swarm rolled an update back, its previous spec is the release that failed."""
+    sick = "sha256:" + "2" * 64
+    assert swarm.spec_refused(V2, [record(sick, "failed")]) is not None
+    assert swarm.spec_refused(V2, [record(sick, "failed"), record(sick, "healthy")]) is None
+    assert swarm.spec_refused(V2, []) is None  # changed by hand: not known to have failed
+    assert swarm.spec_refused(V2, [record(sick, "failed", "load_gate")]) is None
