@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -65,7 +65,7 @@ def test_bad_swarm_settings_name_the_variable(variable: str, value: str) -> None
 def test_swarm_goes_through_one_manager() -> None:
     environ = {**GOOD, "STAGING_TARGET": "swarm", "STAGING_HOSTS": "a.example, b.example"}
     del environ["STAGING_HOST"]
-    with pytest.raises(ConfigError, match="one\nmanager|manager node"):
+    with pytest.raises(ConfigError, match="manager node"):
         load_fleet("staging", environ)
 
 
@@ -109,18 +109,18 @@ def test_publishing_modes() -> None:
 
 
 def test_a_missing_service_is_named() -> None:
-    with pytest.raises(StackError, match="services.web: .*api, worker"):
+    with pytest.raises(StackError, match=r"services\.web: .*api, worker"):
         render_stack(MODEL, swarm_target(service="web"), V2)
 
 
 class Answer(BaseHTTPRequestHandler):
-    replies: dict[str, tuple[int, bytes]] = {
+    replies: ClassVar[dict[str, tuple[int, bytes]]] = {
         "/health": (200, b'{"status": "ok", "version": "v2"}'),
         "/sick": (500, b"broken"), "/wrong": (200, b'{"status": "starting"}'),
         "/text": (200, b"not json"),
     }  # fmt: skip
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+    def do_GET(self) -> None:
         status, body = self.replies.get(self.path, (404, b""))
         self.send_response(status)
         self.end_headers()
