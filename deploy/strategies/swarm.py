@@ -152,8 +152,8 @@ class Swarm:
             raise PreflightFailed(f"{host.path}: the compose file cannot become a stack: "
                                   f"{error}. Nothing was changed.") from error  # fmt: skip
         sources = bind_sources(stack)
-        if sources:
-            await host.runner.run(cmd.Command(("mkdir", "-p", *sources)))
+        if sources:  # Swarm refuses a bind mount whose folder is missing; Compose made it
+            await host.runner.run(swarm.make_missing(sources))
         await host.runner.write_file(host.file(swarm.STACK_FILE), stack_text(stack),
                                      mode=swarm.STACK_FILE_MODE)  # fmt: skip
         await host.set_env("IMAGE_TAG", tag)

@@ -29,6 +29,12 @@ def stack_deploy(app_path: str, stack: str) -> Command:
                     "--compose-file", STACK_FILE, stack), cwd=app_path)  # fmt: skip
 
 
+def make_missing(folders: list[str]) -> Command:
+    """Create the bind mounts' folders that do not exist (an existing file is left alone)."""
+    script = 'for d; do test -e "$d" || mkdir -p "$d" || exit 1; done'
+    return Command(("sh", "-c", script, "mkdirs", *folders))
+
+
 def service_inspect(service: str) -> Command:
     return Command(("docker", "service", "inspect", "--format", INSPECT_FORMAT, service))
 

@@ -80,6 +80,10 @@ def test_update_status_and_rollback_on_the_swarm(
     assert view["drift"] is False
     assert status["healthy"] is True
 
+    capsys.readouterr()
+    assert main(["staging", "logs", "--lines", "20"], environ) == 0  # the task's container
+    assert "GET /health" in capsys.readouterr().out
+
     back = run_json(["staging", "rollback", "--json"], environ, capsys)
     assert back["release"]["tag"] == f"v1@{digest_of(swarm_images['v1'])}"  # type: ignore[index]
     assert served_version(VERSION_URL) == "v1"

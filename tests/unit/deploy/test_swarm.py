@@ -165,6 +165,16 @@ def test_commands_are_argv() -> None:
     assert swarm.service_tasks("api_api").argv[-1] == "api_api"
 
 
+def test_only_missing_bind_folders_are_made(tmp_path: Any) -> None:
+    existing_file = tmp_path / "docker.sock"
+    existing_file.write_text("")
+    missing = tmp_path / "data" / "deep"
+    argv = swarm.make_missing([str(existing_file), str(missing)]).argv
+    assert subprocess.run(argv, check=False).returncode == 0
+    assert missing.is_dir()
+    assert existing_file.is_file()
+
+
 INSPECTED = (
     '{"update": {"State":"rollback_completed","StartedAt":"2026-12-07T01:40:02.1Z",'
     '"CompletedAt":"2026-12-07T01:40:20.3Z","Message":"rollback completed"}, '
