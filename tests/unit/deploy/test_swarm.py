@@ -50,6 +50,8 @@ def test_compose_stays_the_default_and_swarm_settings_have_defaults() -> None:
     assert (target.swarm.stack, target.swarm.replicas, target.swarm.order) == (
         "api", 2, "start-first")
     assert target.swarm.publish == "ingress"
+    aimed = swarm_target(docker_host="unix:///run/shipyard-rig/swarm/docker.sock")
+    assert aimed.docker_host == "unix:///run/shipyard-rig/swarm/docker.sock"
 
 
 @pytest.mark.parametrize(("variable", "value"), [
