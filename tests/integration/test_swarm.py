@@ -19,7 +19,14 @@ from tests.integration.test_deploy import history_on_host
 from tests.rig.apppath import AppPath
 from tests.rig.images import BuildAppImage
 from tests.rig.sshd import SshHost
-from tests.rig.swarm import PORT, SwarmEngine, docker, stack_name, unhealthy_image
+from tests.rig.swarm import (
+    PORT,
+    SwarmEngine,
+    docker,
+    relabelled_image,
+    stack_name,
+    unhealthy_image,
+)
 
 pytestmark = pytest.mark.rig
 VERSION_URL = f"http://127.0.0.1:{PORT}/version"
@@ -28,7 +35,8 @@ VERSION_URL = f"http://127.0.0.1:{PORT}/version"
 @pytest.fixture
 def swarm_images(build_app_image: BuildAppImage) -> dict[str, str]:
     v1 = build_app_image("v1")
-    return {"v1": v1, "v2": build_app_image("v2"), "sick": unhealthy_image(v1)}
+    return {"v1": v1, "v2": build_app_image("v2"), "sick": unhealthy_image(v1),
+            "relabelled": relabelled_image(v1)}
 
 
 def swarm_environ(ssh_host: SshHost, app: AppPath, engine: SwarmEngine,
@@ -36,7 +44,7 @@ def swarm_environ(ssh_host: SshHost, app: AppPath, engine: SwarmEngine,
     return target_environ(
         ssh_host, app, target="swarm", docker_host=engine.docker_host, stack=stack_name(app),
         publish="host-network", replicas="1", update_order="stop-first", update_delay="0",
-        update_monitor="4", health_port=str(PORT), converge_timeout="120", **extra,
+        update_monitor="2", health_port=str(PORT), converge_timeout="120", **extra,
     )  # fmt: skip
 
 
@@ -89,6 +97,15 @@ def test_update_status_and_rollback_on_the_swarm(
     assert served_version(VERSION_URL) == "v1"
     kinds = [(r.kind, r.outcome) for r in history_on_host(swarm_app)]
     assert kinds == [(Kind.DEPLOY, Outcome.HEALTHY)] * 2 + [(Kind.ROLLBACK, Outcome.HEALTHY)]
+
+    # Swarm's health check passes but the deployer's own proof does not (the answer names
+    # another commit than the image's label): it asks Swarm to roll back
+    quick = {**environ, "STAGING_HEALTH_TIMEOUT": "3"}
+    wrong = run_json(["staging", "up", "v1-relabelled", "--json"], quick, capsys, code=1)
+    assert "Swarm converged but the health port says" in str(wrong["error"])
+    assert served_version(VERSION_URL) == "v1"
+    last = [(r.kind, r.outcome) for r in history_on_host(swarm_app)][-2:]
+    assert last == [(Kind.DEPLOY, Outcome.FAILED), (Kind.AUTO_ROLLBACK, Outcome.HEALTHY)]
 
 
 def test_swarm_rolls_back_a_release_whose_health_never_passes(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.identity import REVISION_LABEL
 from tests.rig.apppath import AppPath, make_app_path
 from tests.rig.docker import Dockerd, stop_pid
 from tests.rig.fixtures import REPO_ROOT, rig_part
@@ -213,3 +214,13 @@ def unhealthy_image(good: str) -> str:
     docker_build(["--tag", sick], context_tar=dockerfile_tar(dockerfile))
     run(["docker", "push", sick], timeout=300)
     return sick
+
+
+def relabelled_image(good: str) -> str:
+    """`good`'s image labelled with another commit: healthy to Swarm's check, but its health
+    answer names a commit that is not the image's (the deployer's identity check fails)."""
+    other = f"{good}-relabelled"
+    dockerfile = f"FROM {good}\nLABEL {REVISION_LABEL}={'f' * 40}\n"
+    docker_build(["--tag", other], context_tar=dockerfile_tar(dockerfile))
+    run(["docker", "push", other], timeout=300)
+    return other
