@@ -37,7 +37,7 @@ from deploy.fleet.each import Answer
 from deploy.host.remote import connect, quiet_ssh_library
 from deploy.ledger import Entry, Lock, Release, newest
 from deploy.release import ReleaseResult, release, rollback
-from deploy.strategies.base import CanaryView
+from deploy.strategies.base import CanaryView, SwarmView
 from shipyard.declaration import find_declaration, read_declaration
 from shipyard.errors import DeclarationError
 
@@ -221,6 +221,8 @@ def show_status(status: Status, as_json: bool, out: Console) -> None:
     if as_json:
         data: dict[str, Any] = asdict(status)
         data["last_release"] = release_json(status.last_release)
+        if status.layout.swarm is not None:
+            data["layout"]["swarm"]["drift"] = status.layout.swarm.drift
         out.print_json(json.dumps(data))
         return
     health = {True: "healthy", False: "UNHEALTHY", None: "not probed"}[status.healthy]
@@ -235,8 +237,26 @@ def show_status(status: Status, as_json: bool, out: Console) -> None:
         rows.append(("note", f"{len(status.unsettled)} interrupted attempt(s) not yet recorded; "
                      "the next up, rollback or init records them"))
     out.print(fields_table(rows))
-    if status.strategy != "recreate":
+    if status.layout.swarm is not None:
+        show_swarm(status.layout.swarm, status.layout.warnings, out)
+    elif status.strategy != "recreate":
         show_layout(status, out)
+
+
+def show_swarm(view: SwarmView, warnings: tuple[str, ...], out: Console) -> None:
+    desired = "global" if view.desired is None else str(view.desired)
+    update = view.update_state or "never updated"
+    said = f" ({view.update_message})" if view.update_message else ""
+    out.print(f"  swarm: {view.service}: {view.running}/{desired} running; update: {update}{said}")
+    for task in view.tasks:
+        out.print(f"    {task.name:<16} {task.node:<12} {task.state:<28} "
+                  f"{task.digest or task.image}")
+        if task.error:
+            out.print(f"      error: {task.error}")
+    if view.previous_image:
+        out.print(f"  previous spec: {view.previous_image}")
+    for warning in warnings:
+        out.print(f"  warning: {warning}")
 
 
 def show_layout(status: Status, out: Console) -> None:
