@@ -18,8 +18,9 @@ if __name__ == "__main__":
         str(ROOT / "benchmarks" / "canary_benchmarks.py"),
         str(ROOT / "benchmarks" / "fleet_benchmarks.py"),
         str(ROOT / "benchmarks" / "prechecks_benchmarks.py"),
+        str(ROOT / "benchmarks" / "swarm_benchmarks.py"),
         str(ROOT / "benchmarks" / "supply_benchmarks.py"), "-s", "-q",
         "-p", "tests.rig.fixtures", "-p", "tests.rig.proxy", "-p", "tests.rig.pipeline_images",
-        "-p", "tests.rig.fleet", "-p", "tests.rig.postgres",
+        "-p", "tests.rig.fleet", "-p", "tests.rig.postgres", "-p", "tests.rig.swarm",
         "-p", "no:cacheprovider", "-o", "addopts=", *sys.argv[1:],
     ]))  # fmt: skip

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 
+from deploy.attempts import describe_retried
 from deploy.proxy import ColourNumbers
 
 DEFAULT_STEPS = "10:60,50:60,100"
@@ -74,17 +75,19 @@ class Verdict:
 def judge_step(
     canary: ColourNumbers, stable: ColourNumbers, limits: Thresholds, *, step_over: bool
 ) -> Verdict:
-    """The step's verdict from the proxy's numbers (a breach aborts as soon as it is seen)."""
+    """The step's verdict from the proxy's numbers (a breach aborts as soon as it is seen).
+    Every attempt at the canary counts: one nginx retried on the stable colour is a failure."""
     if canary.requests < limits.min_requests:
         if not step_over:
             return Verdict(Decision.WAIT)
         return Verdict(Decision.INCONCLUSIVE, (
-            f"the canary answered {canary.requests} requests in the step, fewer than the "
+            f"the canary was sent {canary.requests} requests in the step, fewer than the "
             f"{limits.min_requests} needed to judge it",))  # fmt: skip
     reasons = []
     if canary.error_ratio > limits.max_error_ratio:
+        retried = f"; {describe_retried(canary.retried)}" if canary.retried else ""
         reasons.append(f"5xx ratio {canary.error_ratio:.1%} ({canary.errors} of "
-                       f"{canary.requests}) > {limits.max_error_ratio:.1%}")  # fmt: skip
+                       f"{canary.requests}{retried}) > {limits.max_error_ratio:.1%}")  # fmt: skip
     allowed = max(stable.p95 * limits.max_p95_ratio, stable.p95 + P95_SLACK)
     if stable.requests and canary.p95 > allowed:
         reasons.append(f"p95 {canary.p95 * 1000:.0f} ms > {limits.max_p95_ratio:g} times the "

@@ -116,6 +116,25 @@ class EvidencePolicy:
     load_gate: str = "auto"  # required, off, or auto: required once the source recorded one
 
 
+TARGETS = ("compose", "swarm")
+PUBLISH_MODES = ("ingress", "host", "host-network")
+DOCKER_HOST_PATTERN = re.compile(r"unix:///[A-Za-z0-9._/-]{1,200}|tcp://127\.0\.0\.1:[0-9]{1,5}")
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmSettings:
+    """`<ENV>_TARGET=swarm`: the stack, and the `deploy:` section Swarm updates it by."""
+
+    stack: str = DEFAULT_NAME  # `docker stack deploy ... STACK`; the service is STACK_SERVICE
+    replicas: int = 2
+    parallelism: int = 1  # tasks updated at once
+    order: str = "start-first"  # or stop-first (one node on the host network: stop-first)
+    delay: int = 5  # seconds between batches
+    monitor: int = 15  # seconds a new task is watched after it started
+    publish: str = "ingress"  # ingress (routing mesh), host (each node's port), host-network
+    converge_timeout: float = 300.0  # seconds the deployer waits for Swarm to finish
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyPolicy:
     """`<ENV>_VERIFY_KEY` and where the images are: with a key, every release's digest must
@@ -156,6 +175,9 @@ class Target:
     evidence: EvidencePolicy = EvidencePolicy()
     name: str = ""  # how outputs name this host; host:port unless set
     verify: VerifyPolicy = VerifyPolicy()
+    kind: str = "compose"  # <ENV>_TARGET: compose (the strategies) or swarm (a manager node)
+    docker_host: str | None = None  # <ENV>_DOCKER_HOST: the engine commands on the host use
+    swarm: SwarmSettings = SwarmSettings()
 
     @property
     def prefix(self) -> str:
@@ -224,6 +246,10 @@ def load_fleet(
                           for overlay in host_overlays(read, hosts)))  # fmt: skip
     fleet = Fleet(environment, targets, several=True, parallel=read.integer(
         "PARALLEL", default=len(targets), low=1, high=1000))  # fmt: skip
+    if fleet.targets[0].kind == "swarm" and len(targets) > 1:
+        raise ConfigError(read.name("HOSTS"), (
+            f"names {len(targets)} hosts; {read.name('TARGET')}=swarm deploys through one "
+            f"manager node: set {read.name('HOST')} to it (Swarm places the tasks)."))  # fmt: skip
     if fleet.targets[0].release.strategy == "canary" and len(targets) > 1:
         raise ConfigError(read.name("STRATEGY"), (
             f"canary runs on one host; {read.name('HOSTS')} names {len(targets)}. Use "
@@ -350,7 +376,30 @@ def single_target(
         canary=canary_settings(read),
         evidence=evidence_policy(environment, read),
         verify=verify_policy(read),
+        kind=read.choice("TARGET", TARGETS, default="compose"),
+        docker_host=read.optional_matching(
+            "DOCKER_HOST", DOCKER_HOST_PATTERN, "unix:///PATH or tcp://127.0.0.1:PORT", ""
+        ) or None,
+        swarm=swarm_settings(read, declaration.name),
     )
+
+
+def swarm_settings(read: _Reader, name: str) -> SwarmSettings:
+    """`<ENV>_STACK`, `_REPLICAS`, `_UPDATE_PARALLELISM`, `_UPDATE_ORDER`, `_UPDATE_DELAY`,
+    `_UPDATE_MONITOR`, `_PUBLISH`, `_CONVERGE_TIMEOUT` (read for every target; used by swarm)."""
+    default = SwarmSettings()
+    return SwarmSettings(
+        stack=read.optional_matching("STACK", SERVICE_PATTERN, "a stack name (a-z 0-9 _ . -)",
+                                     name.replace("-", "_")),
+        replicas=read.integer("REPLICAS", default=default.replicas, low=0, high=1000),
+        parallelism=read.integer("UPDATE_PARALLELISM", default=default.parallelism, low=0,
+                                 high=1000),
+        order=read.choice("UPDATE_ORDER", ("start-first", "stop-first"), default=default.order),
+        delay=read.integer("UPDATE_DELAY", default=default.delay, low=0, high=3600),
+        monitor=read.integer("UPDATE_MONITOR", default=default.monitor, low=1, high=3600),
+        publish=read.choice("PUBLISH", PUBLISH_MODES, default=default.publish),
+        converge_timeout=float(read.integer("CONVERGE_TIMEOUT", default=300, low=10, high=7200)),
+    )  # fmt: skip
 
 
 def release_policy(read: _Reader, port: int) -> ReleasePolicy:

@@ -10,6 +10,7 @@ from deploy import commands as cmd
 from deploy.config import check_tag
 from deploy.errors import (
     InvalidInput,
+    NothingToRollBack,
     PreflightFailed,
 )
 from deploy.host.health import wait_healthy
@@ -29,6 +30,7 @@ from deploy.strategies import strategy_for
 from deploy.strategies.adopt import Adoption
 from deploy.strategies.base import Layout, Strategy
 from deploy.strategies.canary import Canary
+from deploy.strategies.swarm import Swarm
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +87,16 @@ class Deployer(HostSession):
         async with self.host_lock.held():
             await self.reconcile()
             history = await self.history()
-            tag = await self.vetted(rollback_target(history, await self.running_tag(), to))
-            self.say(f"rolling back to {tag}")
+            try:
+                tag = rollback_target(history, await self.running_tag(), to)
+            except NothingToRollBack:
+                if to is not None or not isinstance(self.strategy, Swarm):
+                    raise
+                return await self.strategy.previous_spec(
+                    "the ledger has no healthy release other than the running one")
+            tag = await self.vetted(tag)  # <ENV>_VERIFY_KEY: before anything is pulled
+            why = "asked for" if to else "the ledger's last healthy release other than this one"
+            self.say(f"rolling back to {tag} ({why})")
             return await self.strategy.release(tag, Kind.ROLLBACK, await self.running_tag())
 
     async def init(self) -> list[str]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from deploy.attempts import Attempt, describe_retried, parse_attempts
 from shipyard.declaration import DEFAULT_PORT
 
 COLOURS = ("blue", "green")
@@ -22,9 +23,12 @@ LIVE_FILE = f"{CONF_DIR}/live.upstream"  # not *.conf: included once, by shipyar
 ACCESS_LOG = f"{LOG_DIR}/access.log"
 DEFAULT_PROXY_IMAGE = "nginx:1.28.0"
 LOG_FORMAT_NAME = "shipyard"
-# One line per answer: time, colour, status, seconds, upstream, request line (tab-separated).
+# One line per answer: time, colour, status, seconds, then one entry per attempt at an upstream
+# (addresses, statuses), then the request line; tab-separated.
 LOG_FIELDS = ("$msec", "$shipyard_colour", "$status", "$request_time", "$upstream_addr",
-              "$request")  # fmt: skip
+              "$upstream_status", "$request")  # fmt: skip
+# The format before $upstream_status (a site config `init` has not rewritten yet): still read.
+OLD_LOG_FIELDS = 6
 
 
 def other(colour: str) -> str:
@@ -95,13 +99,15 @@ def parse_live_colour(text: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One access-log line: which colour answered, how, and how long it took."""
+    """One access-log line: which colour answered, how, and how long it took; every attempt
+    nginx made for it (one, or more when it retried a failed one on another server)."""
 
     at: float
     colour: str
     status: int
     seconds: float
     request: str
+    attempts: tuple[Attempt, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +124,21 @@ class ColourStats:
 
 
 def parse_access_line(line: str) -> Answer | None:
-    """A line in the `shipyard` log format, or None (torn line, other format)."""
+    """A line in the `shipyard` log format (or the one before `$upstream_status`), or None
+    (torn line, other format). nginx escapes a tab inside a field, so tabs split fields."""
     parts = line.rstrip("\n").split("\t")
-    if len(parts) != len(LOG_FIELDS):
+    if len(parts) == OLD_LOG_FIELDS:
+        parts.insert(5, "")
+        statuses: str | None = None
+    elif len(parts) == len(LOG_FIELDS):
+        statuses = parts[5]
+    else:
         return None
-    at, colour, status, seconds, _upstream, request = parts
+    at, colour, status, seconds, addresses, _, request = parts
     try:
-        return Answer(float(at), colour, int(status), float(seconds), request)
+        code = int(status)
+        return Answer(float(at), colour, code, float(seconds), request,
+                      parse_attempts(addresses, statuses, code))  # fmt: skip
     except ValueError:
         return None
 
@@ -177,15 +191,16 @@ def weighted_upstream(
     app_port: int = DEFAULT_PORT,
 ) -> str:
     """live.upstream that splits requests by nginx `weight=` (colours at weight 0 are left
-    out). The log's colour comes from the address that answered; `default` is the stable
-    colour, so `parse_live_colour` still reads which colour serves."""
+    out). The log's colour is the one whose address answered (the last of the attempts in
+    `$upstream_addr`); `default` is the stable colour, so `parse_live_colour` still reads which
+    colour serves. The judgement itself counts every attempt (`colour_numbers`)."""
     address = {colour: upstream_address(colour, host_network=host_network, ports=ports,
                                         app_port=app_port) for colour in COLOURS}  # fmt: skip
     servers = "".join(
         f"    server {address[colour]} weight={weight} max_fails=0;\n"
         for colour, weight in sorted(weights.items()) if weight > 0
     )  # fmt: skip
-    keys = "".join(f' "{address[colour]}" "{colour}";' for colour in COLOURS)
+    keys = "".join(f' "~(^|\\s){re.escape(address[colour])}$" "{colour}";' for colour in COLOURS)
     return (
         f"# Written by the deployer: a canary; {stable} is stable. Weights in percent.\n"
         f'map $upstream_addr $shipyard_colour {{ default "{stable}";{keys} }}\n'
@@ -221,30 +236,57 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class ColourNumbers:
-    """A colour's requests, 5xx answers and p95 duration (seconds) in a window of the log."""
+    """A colour's requests (every attempt nginx made at it), failures (5xx answers and failed
+    attempts), the failed attempts nginx retried on the other colour (counted in `errors`
+    too), and the p95 duration (seconds) of the requests it answered at the first attempt, in
+    a window of the log."""
 
     requests: int = 0
     errors: int = 0
     p95: float = 0.0
+    retried: int = 0
 
     @property
     def error_ratio(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
 
     def describe(self) -> str:
-        return (f"{self.requests} requests, {self.errors} 5xx ({self.error_ratio:.1%}), "
+        retried = f"; {describe_retried(self.retried)}" if self.retried else ""
+        return (f"{self.requests} requests, {self.errors} 5xx ({self.error_ratio:.1%}{retried}), "
                 f"p95 {self.p95 * 1000:.0f} ms")  # fmt: skip
 
 
-def colour_numbers(lines: Iterable[str]) -> dict[str, ColourNumbers]:
-    """Access-log lines → requests, 5xx answers and p95 duration, per colour."""
+def colour_addresses(ports: ColourPorts) -> dict[str, str]:
+    """How the access log names each colour on host networking: address → colour."""
+    return {upstream_address(colour, host_network=True, ports=ports): colour
+            for colour in COLOURS}  # fmt: skip
+
+
+def colour_numbers(
+    lines: Iterable[str], addresses: Mapping[str, str]
+) -> dict[str, ColourNumbers]:
+    """Access-log lines → numbers per colour, counting every attempt at the colour its address
+    names (`addresses`: address → colour): a request nginx tried on the canary, which
+    refused it, and then answered from the stable colour is a failure of the canary and an
+    answer of the stable colour. An attempt at an address not in `addresses` counts for the
+    line's colour when it is the answer, and not at all otherwise."""
     seconds: dict[str, list[float]] = {}
-    errors: dict[str, int] = {}
+    tried: dict[str, list[int]] = {}  # colour → [attempts, failed, retried elsewhere]
     for line in lines:
         answer = parse_access_line(line)
         if answer is None:
             continue
-        seconds.setdefault(answer.colour, []).append(answer.seconds)
-        errors[answer.colour] = errors.get(answer.colour, 0) + (answer.status >= 500)
-    return {colour: ColourNumbers(len(values), errors[colour], percentile(values, 0.95))
-            for colour, values in seconds.items()}  # fmt: skip
+        attempts = answer.attempts or (Attempt("-", answer.status, answer.status >= 500, True),)
+        for attempt in attempts:
+            colour = addresses.get(attempt.address) or (answer.colour if attempt.answered
+                                                        else None)  # fmt: skip
+            if colour is None:
+                continue
+            counts = tried.setdefault(colour, [0, 0, 0])
+            counts[0] += 1
+            counts[1] += attempt.failed
+            counts[2] += attempt.failed and not attempt.answered
+            if attempt.answered and len(attempts) == 1:
+                seconds.setdefault(colour, []).append(answer.seconds)
+    return {colour: ColourNumbers(n, failed, percentile(seconds.get(colour, []), 0.95), retried)
+            for colour, (n, failed, retried) in tried.items()}  # fmt: skip

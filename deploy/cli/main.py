@@ -1,4 +1,4 @@
-"""CLI: python -m deploy ENV COMMAND (init, up, promote, abort, status, history, rollback, ...)."""
+"""CLI: python -m deploy ENV COMMAND (init, up, promote, abort, status, rollback, render, ...)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from rich.console import Console
 
 from deploy.cli.doctor import doctor
 from deploy.cli.fleet import execute_fleet, report_answers, show_fleet_release
+from deploy.cli.render import add_render, render
 from deploy.cli.views import (
     RESULT_SCHEMA,
     HealthProgress,
@@ -36,7 +37,7 @@ from deploy.fleet.each import Answer
 from deploy.host.remote import connect, quiet_ssh_library
 from deploy.ledger import Entry, Lock, Release, newest
 from deploy.release import ReleaseResult, release, rollback
-from deploy.strategies.base import CanaryView
+from deploy.strategies.base import CanaryView, SwarmView
 from shipyard.declaration import find_declaration, read_declaration
 from shipyard.errors import DeclarationError
 
@@ -86,6 +87,7 @@ def build_parser(prog: str = "python -m deploy") -> argparse.ArgumentParser:
     doctor_command = commands.add_parser("doctor", help="check the host, changing nothing")
     doctor_command.add_argument("--json", action="store_true",
                                 help="print the checks as JSON (schema 1)")
+    add_render(commands)
     return parser
 
 
@@ -219,6 +221,8 @@ def show_status(status: Status, as_json: bool, out: Console) -> None:
     if as_json:
         data: dict[str, Any] = asdict(status)
         data["last_release"] = release_json(status.last_release)
+        if status.layout.swarm is not None:
+            data["layout"]["swarm"]["drift"] = status.layout.swarm.drift
         out.print_json(json.dumps(data))
         return
     health = {True: "healthy", False: "UNHEALTHY", None: "not probed"}[status.healthy]
@@ -233,8 +237,26 @@ def show_status(status: Status, as_json: bool, out: Console) -> None:
         rows.append(("note", f"{len(status.unsettled)} interrupted attempt(s) not yet recorded; "
                      "the next up, rollback or init records them"))
     out.print(fields_table(rows))
-    if status.strategy != "recreate":
+    if status.layout.swarm is not None:
+        show_swarm(status.layout.swarm, status.layout.warnings, out)
+    elif status.strategy != "recreate":
         show_layout(status, out)
+
+
+def show_swarm(view: SwarmView, warnings: tuple[str, ...], out: Console) -> None:
+    desired = "global" if view.desired is None else str(view.desired)
+    update = view.update_state or "never updated"
+    said = f" ({view.update_message})" if view.update_message else ""
+    out.print(f"  swarm: {view.service}: {view.running}/{desired} running; update: {update}{said}")
+    for task in view.tasks:
+        out.print(f"    {task.name:<16} {task.node:<12} {task.state:<28} "
+                  f"{task.digest or task.image}")
+        if task.error:
+            out.print(f"      error: {task.error}")
+    if view.previous_image:
+        out.print(f"  previous spec: {view.previous_image}")
+    for warning in warnings:
+        out.print(f"  warning: {warning}")
 
 
 def show_layout(status: Status, out: Console) -> None:
@@ -276,6 +298,8 @@ def main(
     out = Console(highlight=False, soft_wrap=True, markup=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     environ = os.environ if environ is None else environ
+    if args.command == "render":  # reaches no host: needs none of the <ENV>_* connection settings
+        return render(args, out, err)
     try:
         declaration = read_declaration(find_declaration(Path.cwd()))
         fleet = load_fleet(args.environment, environ, declaration)

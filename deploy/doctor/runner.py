@@ -12,6 +12,7 @@ from deploy.doctor.checks import (
     CHECKS,
     HEALTH,
     SSH,
+    Check,
     Finding,
     HostReport,
     Level,
@@ -20,16 +21,26 @@ from deploy.doctor.checks import (
     ordered,
     skipped,
 )
+from deploy.doctor.swarm import SWARM_CHECKS
 from deploy.doctor.verdicts import Facts, Output, health_verdict, ssh_verdict
 from deploy.errors import ConnectionFailed
 from deploy.fleet.each import each_target
 from deploy.host.health import wait_healthy
 from deploy.host.remote import connect
 from deploy.host.runner import Runner
+from deploy.swarm.stack import service_name
 
 
 def facts_of(target: Target) -> Facts:
-    return Facts(target.environment, target.username, target.app_path, target.compose)
+    service = service_name(target) if target.kind == "swarm" else ""
+    return Facts(target.environment, target.username, target.app_path, target.compose,
+                 swarm_service=service,
+                 converge_timeout=target.swarm.converge_timeout)  # fmt: skip
+
+
+def checks_for(target: Target) -> tuple[Check, ...]:
+    """Every target's checks; the swarm target's after them."""
+    return CHECKS + (SWARM_CHECKS if target.kind == "swarm" else ())
 
 
 async def diagnose(target: Target, *, clock: Callable[[], float] = time.time) -> HostReport:
@@ -43,13 +54,13 @@ async def diagnose(target: Target, *, clock: Callable[[], float] = time.time) ->
     except ConnectionFailed as error:
         cause = type(error.__cause__).__name__ if error.__cause__ else "ConnectionLost"
         ssh = finding(*SSH, ssh_verdict(cause, str(error), facts))
-        found = [skipped(name, title, SSH[0]) for name, title in all_titles()[1:]]
+        found = [skipped(name, title, SSH[0]) for name, title in all_titles(target)[1:]]
     return HostReport(target.host, target.port, ordered([ssh, *found]), target.app_path,
                       target.label)  # fmt: skip
 
 
-def all_titles() -> list[tuple[str, str]]:
-    return [SSH, *((check.name, check.title) for check in CHECKS), HEALTH]
+def all_titles(target: Target) -> list[tuple[str, str]]:
+    return [SSH, *((check.name, check.title) for check in checks_for(target)), HEALTH]
 
 
 async def run_checks(
@@ -57,7 +68,7 @@ async def run_checks(
 ) -> list[Finding]:
     done: dict[str, Finding] = {}
     outputs_of: dict[Command, Output] = {}  # checks reading the same listing run it once
-    for check in CHECKS:
+    for check in checks_for(target):
         need = blocked_by(check, done)
         if need is not None:
             done[check.name] = skipped(check.name, check.title, need)

@@ -39,6 +39,8 @@ class Facts:
     compose_choice: str = "auto"
     tool: tuple[str, ...] = cmd.COMPOSE_V2
     image: str = ""
+    swarm_service: str = ""  # <ENV>_TARGET=swarm: STACK_SERVICE (empty: the compose target)
+    converge_timeout: float = 300.0  # an update older than this is stuck
 
     @property
     def prefix(self) -> str:

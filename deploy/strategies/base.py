@@ -33,6 +33,36 @@ class CanaryView:
 
 
 @dataclass(frozen=True, slots=True)
+class SwarmTask:
+    """One task Swarm wants running, as `status` shows it."""
+
+    name: str
+    node: str
+    state: str  # "Running 5 minutes ago", "Starting 2 seconds ago", ...
+    image: str
+    digest: str | None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmView:
+    """The swarm target's service as `status` shows it."""
+
+    service: str
+    running: int  # tasks running now
+    desired: int | None  # the spec's replicas (None: a global service)
+    update_state: str | None  # Swarm's UpdateStatus (None: never updated)
+    update_message: str
+    tasks: tuple[SwarmTask, ...]
+    images: tuple[str, ...]  # what the running tasks run: more than one is drift
+    previous_image: str | None  # the spec `docker service rollback` would return to
+
+    @property
+    def drift(self) -> bool:
+        return len(self.images) > 1
+
+
+@dataclass(frozen=True, slots=True)
 class Layout:
     """What a strategy sees on the host beyond the serving image."""
 
@@ -41,6 +71,7 @@ class Layout:
     proxy: str = "-"
     warnings: tuple[str, ...] = ()
     canary: CanaryView | None = None
+    swarm: SwarmView | None = None
 
 
 class Strategy(Protocol):

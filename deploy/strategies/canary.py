@@ -24,7 +24,9 @@ from deploy.ledger import Kind, Outcome, Release
 from deploy.proxy import (
     ACCESS_LOG,
     LIVE_FILE,
+    SITE_FILE,
     ColourNumbers,
+    colour_addresses,
     colour_numbers,
     other,
     parse_weights,
@@ -59,9 +61,12 @@ class Canary(BlueGreen):
             await self.host.runner.write_file(path, state.to_text())
 
     async def numbers_since(self, offset: int) -> dict[str, ColourNumbers]:
+        """Every attempt at each colour since `offset`, told by the address nginx tried."""
         log = await self.host.runner.run(cmd.read_from(self.host.file(ACCESS_LOG), offset),
                                          check=False)  # fmt: skip
-        return colour_numbers(log.stdout.splitlines())
+        ports = (self._ports  # checked by release and promote; `status` takes what is laid out
+                 or await self.laid_out_ports() or self.host.target.release.colour_ports)
+        return colour_numbers(log.stdout.splitlines(), colour_addresses(ports))
 
     async def layout(self) -> Layout:
         base, state = await super().layout(), await self.state()
@@ -103,9 +108,21 @@ class Canary(BlueGreen):
                 "host-network layout (colours on 127.0.0.1, `<ENV>_COLOUR_PORTS`); use "
                 f"{host.target.prefix}_STRATEGY=blue-green for a bridge-network app folder."
             )
+        await self.note_old_log_format()
         record, _, phases = await self.start_colour(tag, kind, previous, other(live), live)
         steps = host.target.canary.steps
         return await self.run_steps(record, live, steps, 0, phases)
+
+    async def note_old_log_format(self) -> None:
+        """A site config written before `$upstream_status` was logged is still judged (an
+        attempt nginx moved on from failed); `init` rewrites it to log each attempt's status."""
+        site = await self.host.runner.read_file(self.host.file(SITE_FILE))
+        if site is not None and "$upstream_addr" in site and "$upstream_status" not in site:
+            self.host.say(
+                f"{SITE_FILE} logs no $upstream_status (an older format): the canary is judged "
+                "from the attempts in $upstream_addr; `python -m deploy "
+                f"{self.host.target.environment} init` rewrites it to log each attempt's status"
+            )
 
     async def run_steps(
         self, record: Release, stable: str, steps: tuple[Step, ...], first: int,

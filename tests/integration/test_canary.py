@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
 from deploy.cli.main import main
 from deploy.ledger import Kind, Outcome
-from deploy.proxy import colour_numbers
+from deploy.proxy import DEFAULT_COLOUR_PORTS, ColourNumbers, colour_addresses, colour_numbers
 from tests.integration.bluegreen_helpers import Traffic, bg_environ, history_on_host
 from tests.integration.canary_load import load
 from tests.integration.deploy_helpers import target_environ
@@ -35,10 +36,19 @@ def canary_environ(
     return bg_environ(ssh_host, app, proxy_image, strategy="canary", **extra)
 
 
-def errors_of(app: AppPath, colour: str) -> int:
+def access_lines(app: AppPath) -> list[str]:
     log = app.path / "proxy" / "logs" / "access.log"
-    numbers = colour_numbers(log.read_text().splitlines()) if log.exists() else {}
-    return numbers[colour].errors if colour in numbers else 0
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def numbers_of(app: AppPath, colour: str) -> ColourNumbers:
+    """The colour's numbers over the whole access log, every attempt counted."""
+    numbers = colour_numbers(access_lines(app), colour_addresses(DEFAULT_COLOUR_PORTS))
+    return numbers.get(colour, ColourNumbers())
+
+
+def errors_of(app: AppPath, colour: str) -> int:
+    return numbers_of(app, colour).errors
 
 
 def running_services(app: AppPath) -> set[str]:
@@ -81,6 +91,61 @@ def test_a_canary_answering_5_percent_500_is_aborted_in_its_first_step(
     versions, _statuses = load(200)
     assert versions == {"cn1": 200}
     assert not any("api-green" in name for name in running_services(app_path))
+
+
+CRASH_AFTER = 30  # the crashing canary's process dies on every 30th request
+
+
+@pytest.mark.parametrize("log_format", ["current", "before $upstream_status"])
+def test_a_canary_whose_process_keeps_dying_is_aborted_though_retries_hide_it(
+    ssh_host: SshHost, app_path: AppPath, proxy_image: str, lab_image: LabImages,
+    capsys: pytest.CaptureFixture[str], log_format: str,
+) -> None:
+    """nginx retries each attempt the dying canary refused or dropped on the stable colour, so
+    users see no error; the canary's failed attempts still count against it, also on a host
+    whose site config still has the log format before $upstream_status (until `init`)."""
+    lab_image("cn1")
+    lab_image("crashy", exit_after=CRASH_AFTER)
+    environ = canary_environ(ssh_host, app_path, proxy_image, canary_steps="25:30,50:30,100",
+                             canary_min_requests="60")  # fmt: skip
+    first_release(environ, capsys)
+    site = app_path.path / "proxy" / "conf" / "shipyard.conf"
+    old = log_format != "current"
+    if old:  # the first step's reload takes it in
+        site.write_text(site.read_text().replace("\\t$upstream_status", ""))
+    with Traffic(pause=0.002) as traffic:
+        started = time.monotonic()
+        assert main(["staging", "up", "crashy-lab"], environ) == 1
+        took = time.monotonic() - started
+    error = capsys.readouterr().err
+    with capsys.disabled():
+        print(f"\ncrashing canary ({log_format}): {traffic.statuses} in {took:.1f}s "
+              f"({sum(traffic.statuses.values()) / took:.0f} req/s); "
+              f"{error.strip().splitlines()[-1]}")
+    assert ("logs no $upstream_status" in error) == old
+    tried_twice = "127.0.0.1:8002, 127.0.0.1:8001"  # green failed, then blue answered
+    retried = [line.split("\t") for line in access_lines(app_path) if tried_twice in line]
+    assert retried
+    assert {len(fields) for fields in retried} == {6 if old else 7}
+    assert "aborted (5xx ratio" in error
+    assert "failed attempts" in error  # the refused/dropped attempts are named
+    releases = history_on_host(app_path)
+    assert not [r for r in releases if r.tag == "crashy-lab" and r.outcome is Outcome.HEALTHY]
+    last = releases[-1]
+    assert (last.tag, last.outcome, last.colour) == ("crashy-lab", Outcome.FAILED, "green")
+    assert "failed attempts" in last.message
+    assert "step2" not in dict(last.phases)  # aborted in its first step
+    assert numbers_of(app_path, "green").retried > 0  # the attempts nginx moved to blue
+    assert errors_of(app_path, "blue") == 0
+    assert traffic.statuses["200"] > 0
+    assert not {"500", "502", "504"} & set(traffic.failures)  # the retries protected users
+    versions, _statuses = load(100)
+    assert versions == {"cn1": 100}
+    assert not any("api-green" in name for name in running_services(app_path))
+    if old:
+        assert main(["staging", "init"], environ) == 0
+        assert "wrote proxy/conf/shipyard.conf" in capsys.readouterr().out
+        assert "\\t$upstream_status\\t" in site.read_text()
 
 
 def test_paused_steps_split_by_weight_then_promote_to_all(

@@ -44,7 +44,9 @@ def ensure_proxy_image(base_image: str) -> str:
 
 # The product's app plus routes only the rig needs: a slow request, a server-sent event
 # stream, and (LAB_SOUR=1) 500 on every path but /health: healthy, yet failing its users;
-# (LAB_FLAKY=1) 500 to every 20th request (5 %): a canary that must not pass its step.
+# (LAB_FLAKY=1) 500 to every 20th request (5 %): a canary that must not pass its step;
+# (LAB_EXIT_AFTER=N) the process dies (exit 3, no answer) on its Nth request but /health, as a
+# crashing release does; compose's `restart: always` brings it back, and it dies again.
 # Streams end the way a user's app should: on SIGTERM (the drain's `compose stop`) they keep
 # going for STREAM_GRACE seconds (under the drain timeout), then send `event: close` and
 # return, so the chunked response ends with its last chunk before SIGKILL. uvicorn waits for
@@ -105,6 +107,18 @@ if os.environ.get("LAB_FLAKY") == "1":  # every 20th request but /health answers
             return JSONResponse({"error": "flaky on purpose"}, status_code=500)
         return await call_next(request)
 
+EXIT_AFTER = int(os.environ.get("LAB_EXIT_AFTER") or 0)
+if EXIT_AFTER:
+    served = [0]
+
+    @app.middleware("http")
+    async def crash(request: Request, call_next):
+        if request.url.path != "/health":
+            served[0] += 1
+            if served[0] >= EXIT_AFTER:
+                os._exit(3)  # mid-request: the proxy sees the connection closed unanswered
+        return await call_next(request)
+
 config = uvicorn.Config(app, host=os.environ.get("HOST", "127.0.0.1"),
                         port=int(os.environ.get("PORT", "8000")))
 Server(config).run()
@@ -113,23 +127,28 @@ Server(config).run()
 
 @dataclass(slots=True)
 class LabImages:
-    """build(version, sour=False, flaky=False) → a pushed app image with the lab routes."""
+    """build(version, sour=False, flaky=False, exit_after=0) → a pushed app image with the lab
+    routes (exit_after=N: its process dies on every Nth request but /health)."""
 
     build_app_image: BuildAppImage
     registry: str
-    built: dict[tuple[str, bool, bool], str] = field(default_factory=dict)
+    built: dict[tuple[str, bool, bool, int], str] = field(default_factory=dict)
 
-    def __call__(self, version: str, *, sour: bool = False, flaky: bool = False) -> str:
-        if (version, sour, flaky) not in self.built:
-            self.built[version, sour, flaky] = self._build(version, sour, flaky)
-        return self.built[version, sour, flaky]
+    def __call__(
+        self, version: str, *, sour: bool = False, flaky: bool = False, exit_after: int = 0
+    ) -> str:
+        key = (version, sour, flaky, exit_after)
+        if key not in self.built:
+            self.built[key] = self._build(*key)
+        return self.built[key]
 
-    def _build(self, version: str, sour: bool, flaky: bool = False) -> str:
+    def _build(self, version: str, sour: bool, flaky: bool, exit_after: int) -> str:
         good = self.build_app_image(version)
         entrypoint = json.dumps(["python3", "/app/lab.py"])
         dockerfile = (
             f"FROM {good}\nCOPY lab.py /app/lab.py\n"
-            f"ENV LAB_SOUR={'1' if sour else '0'} LAB_FLAKY={'1' if flaky else '0'}\n"
+            f"ENV LAB_SOUR={'1' if sour else '0'} LAB_FLAKY={'1' if flaky else '0'} "
+            f"LAB_EXIT_AFTER={exit_after}\n"
             f"ENTRYPOINT {entrypoint}\nCMD []\n"
         )
         local = f"shipyard-rig/lab:{version}"

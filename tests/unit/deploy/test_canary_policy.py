@@ -64,6 +64,10 @@ FAST = ColourNumbers(1000, 0, 0.010)
         (ColourNumbers(100, 1, 0.01), FAST, True, Decision.PASS, ""),
         (ColourNumbers(100, 2, 0.01), FAST, False, Decision.ABORT, "5xx ratio 2.0% (2 of 100)"),
         (ColourNumbers(200, 10, 0.01), FAST, True, Decision.ABORT, "5xx ratio 5.0%"),
+        # attempts nginx retried on the stable colour count (the users saw 200s)
+        (ColourNumbers(100, 3, 0.01, retried=3), FAST, False, Decision.ABORT,
+         "5xx ratio 3.0% (3 of 100; 3 failed attempts: refused, reset or timed out"),
+        (ColourNumbers(100, 1, 0.01, retried=1), FAST, True, Decision.PASS, ""),
         # latency: 1.5 times the stable p95, but never for a difference under 50 ms
         (ColourNumbers(100, 0, 0.059), FAST, True, Decision.PASS, ""),
         (ColourNumbers(100, 0, 0.061), FAST, False, Decision.ABORT, "p95 61 ms > 1.5 times"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from deploy.proxy import (
     DEFAULT_COLOUR_PORTS,
     ColourNumbers,
+    colour_addresses,
     colour_numbers,
     live_upstream,
     parse_live_colour,
@@ -23,13 +26,26 @@ PORTS = DEFAULT_COLOUR_PORTS
 def test_weighted_upstream_is_exact() -> None:
     assert weighted_upstream("blue", {"blue": 90, "green": 10}, host_network=True, ports=PORTS) == (
         "# Written by the deployer: a canary; blue is stable. Weights in percent.\n"
-        'map $upstream_addr $shipyard_colour { default "blue"; "127.0.0.1:8001" "blue";'
-        ' "127.0.0.1:8002" "green"; }\n'
+        'map $upstream_addr $shipyard_colour { default "blue";'
+        ' "~(^|\\s)127\\.0\\.0\\.1:8001$" "blue"; "~(^|\\s)127\\.0\\.0\\.1:8002$" "green"; }\n'
         "upstream shipyard_live {\n"
         "    server 127.0.0.1:8001 weight=90 max_fails=0;\n"
         "    server 127.0.0.1:8002 weight=10 max_fails=0;\n"
         "}\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("upstream_addr", "colour"),
+    [("127.0.0.1:8002", "green"), ("127.0.0.1:8002, 127.0.0.1:8001", "blue"),
+     ("127.0.0.1:8001, 127.0.0.1:8002", "green"), ("127.0.0.1:18002", "blue"), ("-", "blue")],
+)
+def test_the_logs_colour_is_the_one_that_answered(upstream_addr: str, colour: str) -> None:
+    """nginx's map as a regex, evaluated the way nginx does (first match wins, else default)."""
+    text = weighted_upstream("blue", {"blue": 50, "green": 50}, host_network=True, ports=PORTS)
+    keys = re.findall(r'"~(.+?)" "(blue|green)";', text)
+    found = next((c for pattern, c in keys if re.search(pattern, upstream_addr)), "blue")
+    assert found == colour
 
 
 def test_a_colour_at_weight_zero_is_left_out() -> None:
@@ -79,17 +95,20 @@ def test_p95_is_one_of_the_values_and_bounds_95_percent(values: list[float]) -> 
 
 
 LOG = """\
-1700000000.100\tblue\t200\t0.010\t127.0.0.1:8001\tGET /version HTTP/1.1
-1700000000.200\tgreen\t500\t0.020\t127.0.0.1:8002\tGET /version HTTP/1.1
-1700000000.300\tgreen\t200\t0.300\t127.0.0.1:8002\tGET /slow HTTP/1.1
-1700000000.400\tblue\t502\t0.001\t127.0.0.1:8001\tGET / HTTP/1.1
+1700000000.100\tblue\t200\t0.010\t127.0.0.1:8001\t200\tGET /version HTTP/1.1
+1700000000.200\tgreen\t500\t0.020\t127.0.0.1:8002\t500\tGET /version HTTP/1.1
+1700000000.300\tgreen\t200\t0.300\t127.0.0.1:8002\t200\tGET /slow HTTP/1.1
+1700000000.400\tblue\t502\t0.001\t127.0.0.1:8001\t502\tGET / HTTP/1.1
 torn line\tgreen
 """
 
 
 def test_numbers_per_colour_from_the_log() -> None:
-    assert colour_numbers(LOG.splitlines()) == {
+    assert colour_numbers(LOG.splitlines(), colour_addresses(PORTS)) == {
         "blue": ColourNumbers(2, 1, 0.010),
         "green": ColourNumbers(2, 1, 0.300),
     }
     assert ColourNumbers(2, 1, 0.3).describe() == "2 requests, 1 5xx (50.0%), p95 300 ms"
+    assert ColourNumbers(40, 5, 0.003, retried=4).describe() == (
+        "40 requests, 5 5xx (12.5%; 4 failed attempts: refused, reset or timed out, retried by "
+        "nginx elsewhere), p95 3 ms")

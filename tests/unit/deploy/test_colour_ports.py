@@ -142,8 +142,8 @@ def test_weighted_upstream_on_chosen_ports_is_exact() -> None:
                              ports=(8121, 8122))  # fmt: skip
     assert text == (
         "# Written by the deployer: a canary; blue is stable. Weights in percent.\n"
-        'map $upstream_addr $shipyard_colour { default "blue"; "127.0.0.1:8121" "blue";'
-        ' "127.0.0.1:8122" "green"; }\n'
+        'map $upstream_addr $shipyard_colour { default "blue";'
+        ' "~(^|\\s)127\\.0\\.0\\.1:8121$" "blue"; "~(^|\\s)127\\.0\\.0\\.1:8122$" "green"; }\n'
         "upstream shipyard_live {\n"
         "    server 127.0.0.1:8121 weight=90 max_fails=0;\n"
         "    server 127.0.0.1:8122 weight=10 max_fails=0;\n"

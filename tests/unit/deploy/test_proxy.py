@@ -49,7 +49,8 @@ def test_a_file_that_is_not_ours_has_no_live_colour(text: str | None) -> None:
 def test_site_config_logs_colour_status_and_time_and_streams_unbuffered() -> None:
     text = site_config("127.0.0.1:8000")
     assert "listen 127.0.0.1:8000;" in text
-    assert 'log_format shipyard "$msec\\t$shipyard_colour\\t$status\\t$request_time' in text
+    assert ('log_format shipyard "$msec\\t$shipyard_colour\\t$status\\t$request_time'
+            '\\t$upstream_addr\\t$upstream_status\\t$request";') in text
     assert "include /etc/nginx/conf.d/live.upstream;" in text
     assert "access_log /var/log/shipyard/access.log shipyard;" in text
     assert "proxy_buffering off;" in text
@@ -109,3 +110,9 @@ POLICY = WatchPolicy(max_error_ratio=0.05, min_errors=3, failed_probes=2)
 )
 def test_watch_verdict(stats: ColourStats, probes: list[bool], degraded: str | None) -> None:
     assert watch_verdict(stats, probes, POLICY) == degraded
+
+
+def test_the_watch_reads_the_format_with_upstream_status_and_the_one_before_alike() -> None:
+    old = "1764150000.300\tgreen\t500\t0.010\t127.0.0.1:8002\tGET /version HTTP/1.1"
+    new = "1764150000.300\tgreen\t500\t0.010\t127.0.0.1:8002\t500\tGET /version HTTP/1.1"
+    assert colour_stats([old]) == colour_stats([new]) == {"green": ColourStats(1, 1, 0.010)}

@@ -1,0 +1,1 @@
+"""Manifests for orchestrators this deployer does not drive itself: pure, declaration in."""
