@@ -162,6 +162,7 @@ def test_only_the_verified_reference_gets_the_fingerprint() -> None:
 @pytest.mark.parametrize("extra", [
     {"STAGING_HOSTS": "127.0.0.1:1, 127.0.0.1:2"},  # several hosts
     {"STAGING_HOST": "127.0.0.1", "STAGING_SSH_PORT": "1", "STAGING_STRATEGY": "canary"},
+    {"STAGING_HOST": "127.0.0.1", "STAGING_SSH_PORT": "1", "STAGING_TARGET": "swarm"},
     {"STAGING_HOST": "127.0.0.1", "STAGING_SSH_PORT": "1"},
 ])
 @pytest.mark.parametrize("action", ["release", "rollback --to"])
