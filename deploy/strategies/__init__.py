@@ -1,5 +1,5 @@
 """How a release replaces the running one: one Strategy protocol (base.py), one module per
-strategy; `strategy_for` picks the one the target's settings name."""
+strategy; `strategy_named` builds the one deploy/choice.py picked."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from deploy.strategies.canary import Canary
 from deploy.strategies.recreate import Recreate
 
 
-def strategy_for(host: HostSession) -> Strategy:
-    if host.target.release.strategy == "canary":
+def strategy_named(host: HostSession, name: str) -> Strategy:
+    """`canary`, `blue-green`, or else recreate."""
+    if name == "canary":
         return Canary(host)
-    if host.target.release.strategy == "blue-green":
+    if name == "blue-green":
         return BlueGreen(host)
     return Recreate(host)
