@@ -60,6 +60,7 @@ def test_the_hint_names_init_and_how_to_silence_it() -> None:
     assert "`python -m deploy staging init`" in text
     assert "STAGING_STRATEGY=recreate" in text
     refused = hint_text(OTHER_FILE, environment="staging", prefix="STAGING", app_path="/srv/app")
-    assert "found ['api', 'db']" in refused and "init`" not in refused
+    assert "found ['api', 'db']" in refused
+    assert "init`" not in refused
     both = hint_text(OTHER_RUNNING, environment="staging", prefix="STAGING", app_path="/a")
     assert "init refuses it: no" in both
