@@ -17,7 +17,8 @@ from tests.integration.bluegreen_helpers import (
     public_version,
 )
 from tests.integration.deploy_helpers import target_environ
-from tests.rig.apppath import AppPath
+from tests.integration.test_fleet_bluegreen import SECOND, fleet_environ
+from tests.rig.apppath import AppPath, override_text
 from tests.rig.proxy import LabImages
 from tests.rig.sshd import SshHost
 
@@ -118,3 +119,27 @@ def test_a_folder_running_recreate_keeps_it_and_is_told_once_how_to_get_zero_dow
         assert main(["staging", "up", "bg2-lab"], environ) == 0
     assert traffic.failures == {}
     assert status_of(environ, capsys)["strategy"] == "blue-green"
+
+
+def test_several_hosts_each_empty_one_is_set_up_and_one_running_recreate_keeps_it(
+    ssh_host: SshHost, app_path: AppPath, second_app: AppPath, proxy_image: str, lab: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The second "host" already runs the guide's file with recreate (on its own port).
+    second_alone = {**target_environ(ssh_host, second_app), "STAGING_HEALTH_PORT": "8120"}
+    second_app.override_file.write_text(override_text(8120))
+    assert main(["staging", "up", "bg1-lab"], second_alone) == 0
+    environ = fleet_environ(ssh_host, app_path, second_app, proxy_image)
+    del environ["STAGING_STRATEGY"]
+    capsys.readouterr()
+    assert main(["staging", "up", "bg2-lab"], environ) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.count("setting up blue-green (as `init` does)") == 1  # the empty host only
+    assert err.count(f"`{HINT}` turns it into blue-green") == 1  # the recreate host, once
+    assert (public_version(), public_version(SECOND)) == ("bg2", "bg2")
+    assert (app_path.path / "proxy/conf/live.upstream").exists()
+    assert not (second_app.path / "proxy").exists()
+    capsys.readouterr()
+    assert main(["staging", "status", "--json", "--no-probe"], environ) == 0
+    hosts = json.loads(capsys.readouterr().out)["hosts"]
+    assert [host["strategy"] for host in hosts] == ["blue-green", "recreate"]
