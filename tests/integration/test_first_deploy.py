@@ -143,3 +143,21 @@ def test_several_hosts_each_empty_one_is_set_up_and_one_running_recreate_keeps_i
     assert main(["staging", "status", "--json", "--no-probe"], environ) == 0
     hosts = json.loads(capsys.readouterr().out)["hosts"]
     assert [host["strategy"] for host in hosts] == ["blue-green", "recreate"]
+
+
+def test_a_compose_file_init_would_refuse_deploys_with_recreate_saying_why_once(
+    ssh_host: SshHost, app_path: AppPath, proxy_image: str, lab: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    compose = app_path.compose_file
+    compose.write_text(compose.read_text() + "  db:\n    image: postgres:16\n    build: .\n")
+    environ = unset_environ(ssh_host, app_path, proxy_image)
+    assert main(["staging", "up", "bg1-lab"], environ) == 0
+    first = " ".join(capsys.readouterr().err.split())
+    assert "deploys with recreate: blue-green from the first deploy needs the guide's" in first
+    assert "found ['api', 'db']" in first
+    assert public_version() == "bg1"
+    assert main(["staging", "up", "bg2-lab"], environ) == 0
+    assert "deploys with recreate" not in capsys.readouterr().err
+    assert public_version() == "bg2"
+    assert not (app_path.path / "proxy").exists()
