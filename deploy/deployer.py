@@ -78,7 +78,7 @@ class Deployer(HostSession):
         folder holds; an empty folder is set up for blue-green first (as `init` does), and a
         folder that keeps recreate only because the setting is unset gets a hint, once."""
         setting = self.target.release.strategy
-        folder = Folder() if setting == "recreate" else await read_folder(self)  # reads nothing
+        folder = Folder() if setting == "recreate" else await read_folder(self)  # no reads
         choice = choose(setting, folder)
         if choice.set_up:
             self.say("nothing runs here yet: setting up blue-green (as `init` does)")
