@@ -101,13 +101,26 @@ def holders(published: tuple[str, ...], listeners: tuple[Listener, ...],
     return tuple(dict.fromkeys(named))
 
 
+def held_by(port: int | None, holders_found: tuple[str, ...]) -> str:
+    return (f"by {', '.join(holders_found)}" if holders_found else
+            "by a process this SSH user cannot see (`sudo ss -ltnp 'sport = :"
+            f"{port}'` on the host names it)")  # fmt: skip
+
+
+def fix(prefix: str) -> str:
+    return (f"Free the port (stop that process or container), or give the proxy another one "
+            f"with {prefix}_PROXY_LISTEN (and {prefix}_HEALTH_PORT), then try again.")
+
+
 def port_taken(address: str, holders_found: tuple[str, ...], *, still: str, prefix: str) -> str:
-    """Why the proxy does not serve when another listener holds its port, and the fix."""
-    port = port_of(address)
-    who = (f"by {', '.join(holders_found)}" if holders_found else
-           "by a process this SSH user cannot see (`sudo ss -ltnp 'sport = :"
-           f"{port}'` on the host names it)")  # fmt: skip
+    """A started proxy that could not bind: who holds its port, what serves, and the fix."""
+    who = held_by(port_of(address), holders_found)
     return (f"The proxy could not listen on {address}: the address is already in use, {who}. "
-            f"Its config is fine; the proxy was stopped, so {still}. Free the port (stop that "
-            f"process or container), or give the proxy another one with {prefix}_PROXY_LISTEN "
-            f"(and {prefix}_HEALTH_PORT), then deploy again.")  # fmt: skip
+            f"Its config is fine; the proxy was stopped, so {still}. {fix(prefix)}")
+
+
+def port_held(port: int, holders_found: tuple[str, ...], *, prefix: str) -> str:
+    """Before blue-green is set up: the port its proxy would take is held already."""
+    return (f"The proxy would listen on port {port}, but it is already in use, "
+            f"{held_by(port, holders_found)}. Nothing was changed: the folder is not set up "
+            f"for blue-green. {fix(prefix)}")

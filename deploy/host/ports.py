@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from deploy import commands as cmd
 from deploy import ports
-from deploy.errors import ProxyPortTaken
+from deploy.errors import PortTaken, ProxyPortTaken
 from deploy.host.runner import Runner
 from deploy.host.session import HostSession
 
@@ -18,15 +18,20 @@ async def bind_failure(runner: Runner, container_id: str) -> str | None:
     return ports.bind_failure(found.stdout + found.stderr)
 
 
+async def listeners(runner: Runner, port: int) -> tuple[ports.Listener, ...]:
+    """Every socket listening on `port` (none when `ss` is missing)."""
+    found = await runner.run(ports.listeners_on(port), check=False)
+    return ports.parse_listeners(found.stdout) if found.ok else ()
+
+
 async def holders(runner: Runner, port: int) -> tuple[str, ...]:
     """Who listens on `port`, as far as the SSH user may see: containers publishing it, and
     each listening process (with its container when it runs in one)."""
     published = await runner.run(ports.published_on(port), check=False)
     names = tuple(published.stdout.split()) if published.ok else ()
-    found = await runner.run(ports.listeners_on(port), check=False)
-    listeners = ports.parse_listeners(found.stdout) if found.ok else ()
+    listening = await listeners(runner, port)
     containers: dict[int, str] = {}
-    for listener in listeners:
+    for listener in listening:
         if listener.pid is None:
             continue
         cgroup = await runner.run(ports.cgroup_of(listener.pid), check=False)
@@ -34,7 +39,7 @@ async def holders(runner: Runner, port: int) -> tuple[str, ...]:
         if container is not None:
             name = await runner.run(ports.container_name(container), check=False)
             containers[listener.pid] = name.stdout.strip() or container[:12]
-    return ports.holders(names, listeners, containers)
+    return ports.holders(names, listening, containers)
 
 
 async def port_taken_error(host: HostSession, proxy: str, still: str) -> ProxyPortTaken | None:
@@ -48,3 +53,12 @@ async def port_taken_error(host: HostSession, proxy: str, still: str) -> ProxyPo
     await host.runner.run(cmd.compose_stop(host.tool, host.path, "proxy", 1), check=False)
     return ProxyPortTaken(ports.port_taken(address, found, still=still,
                                            prefix=host.target.prefix))  # fmt: skip
+
+
+async def refuse_if_taken(host: HostSession, port: int) -> None:
+    """Before the proxy is set up: refuse (nothing changed yet) when something listens on
+    the port it will take."""
+    if not await listeners(host.runner, port):
+        return
+    found = await holders(host.runner, port)
+    raise PortTaken(ports.port_held(port, found, prefix=host.target.prefix))

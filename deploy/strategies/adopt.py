@@ -8,6 +8,7 @@ from dataclasses import replace
 from deploy import commands as cmd
 from deploy.errors import HealthCheckFailed, InitRefused
 from deploy.host.health import wait_healthy
+from deploy.host.ports import refuse_if_taken
 from deploy.host.session import HostSession
 from deploy.layout import (
     LAYOUT_FILE,
@@ -21,6 +22,7 @@ from deploy.layout import (
     understand,
 )
 from deploy.ledger import Kind, Outcome
+from deploy.ports import port_of
 from deploy.proxy import (
     CONF_DIR,
     LIVE_FILE,
@@ -57,12 +59,22 @@ class Adoption:
         ids = await host.runner.run(cmd.compose_container_id(host.tool, host.path), check=False)
         running = next(iter(ids.stdout.split()), None) if ids.ok else None
         image = await host.container_image(running) if running else None
+        await self.check_proxy_port(guide, running is not None)
         await self.write_layout(guide)
         if running and image:
             await self.adopt(running, image)
         else:
             self.changes.append("nothing was running: the first deploy starts blue and the proxy")
         return self.changes
+
+    async def check_proxy_port(self, guide: GuideService, running: bool) -> None:
+        """Refuse, before anything changes, a proxy port another listener holds; the guide's
+        running container may hold its own port (the hand-over frees it)."""
+        host = self.host
+        port = port_of(host.target.release.proxy_listen) if guide.host_network else (
+            guide.public_port)  # fmt: skip
+        if port is not None and not (running and port == guide.public_port):
+            await refuse_if_taken(host, port)
 
     async def check_ports(self) -> None:
         """init does not move a layout to other ports: it refuses, naming the fix."""

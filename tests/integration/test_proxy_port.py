@@ -49,15 +49,32 @@ def test_a_taken_proxy_port_is_named_with_its_holder(
     environ = bg_environ(ssh_host, second_app, proxy_image, proxy_listen=f"127.0.0.1:{LISTEN}",
                          colour_ports=COLOURS, health_port=str(LISTEN))  # fmt: skip
     del environ["STAGING_STRATEGY"]  # unset: the first deploy sets up blue-green
+    before = {p.name: p.read_bytes() for p in second_app.path.iterdir() if p.is_file()}
+
+    # Held before the first deploy: refused before anything changes (exit 2).
+    with held_port(LISTEN, ssh_host.user) as holder:
+        assert main(["staging", "up", "bg1-lab"], environ) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert holder.poll() is None
+    assert f"would listen on port {LISTEN}, but it is already in use" in err
+    assert f"by python3 (pid {holder.pid})" in err  # the SSH user's own: `ss -p` names it
+    assert "Nothing was changed" in err
+    assert {p.name: p.read_bytes() for p in second_app.path.iterdir() if p.is_file()} == before
+    assert not (second_app.path / "proxy").exists()
+    assert history_on_host(second_app) == []
+
+    # Taken after `init` laid the folder out, before the first deploy started the proxy: the
+    # proxy cannot bind. Not "refused the config": the port is named, the proxy stopped.
+    assert main(["staging", "init"], environ) == 0
     with held_port(LISTEN, ssh_host.user) as holder:
         started = time.monotonic()
         assert main(["staging", "up", "bg1-lab"], environ) == 1
         took = time.monotonic() - started
-        assert holder.poll() is None  # the holder kept its port
         err = " ".join(capsys.readouterr().err.split())
+        assert holder.poll() is None  # the holder kept its port
     assert "refused the config" not in err
     assert f"could not listen on 127.0.0.1:{LISTEN}: the address is already in use" in err
-    assert f"by python3 (pid {holder.pid})" in err  # the SSH user's own: `ss -p` names it
+    assert f"by python3 (pid {holder.pid})" in err
     assert "Its config is fine; the proxy was stopped, so nothing serves" in err
     assert "STAGING_PROXY_LISTEN" in err
     assert took < 60
@@ -67,3 +84,4 @@ def test_a_taken_proxy_port_is_named_with_its_holder(
     last = history_on_host(second_app)[-1]
     assert (last.kind.value, last.outcome.value) == ("deploy", "failed")
     assert "already in use" in last.message
+    assert main(["staging", "up", "bg1-lab"], environ) == 0  # the port is free again

@@ -88,6 +88,9 @@ def test_the_message_says_the_port_is_taken_by_whom_and_the_fix() -> None:
     assert "nothing serves" in text
     assert "STAGING_PROXY_LISTEN" in text
     assert "refused" not in text
+    before = ports.port_held(8120, ("container web-1",), prefix="STAGING")
+    assert before.startswith("The proxy would listen on port 8120, but it is already in use, "
+                             "by container web-1. Nothing was changed")  # fmt: skip
     unseen = ports.port_taken("127.0.0.1:8120", (), still="x", prefix="STAGING")
     assert "cannot see" in unseen
     assert "sudo ss -ltnp 'sport = :8120'" in unseen
