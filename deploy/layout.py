@@ -99,6 +99,14 @@ def understand(
     return GuideService(image, host_network, public, carried, app_port)
 
 
+def proxy_port_to_check(guide: GuideService, proxy_listen: str, *, running: bool) -> int | None:
+    """The host port the layout's proxy will take, unless the guide's own running container
+    holds it (the hand-over frees it): None, nothing to check. On host networking nginx
+    listens on `proxy_listen`; on a bridge it publishes the guide's public port."""
+    port = int(proxy_listen.rsplit(":", 1)[-1]) if guide.host_network else guide.public_port
+    return None if running and port == guide.public_port else port
+
+
 def _relative(volumes: list[Any], app_path: str) -> list[Any]:
     """Bind sources inside the app folder written as ./relative (the folder may move)."""
     out = []

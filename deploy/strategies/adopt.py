@@ -18,11 +18,11 @@ from deploy.layout import (
     is_blue_green,
     layout_ports,
     ports_differ,
+    proxy_port_to_check,
     tag_variable,
     understand,
 )
 from deploy.ledger import Kind, Outcome
-from deploy.ports import port_of
 from deploy.proxy import (
     CONF_DIR,
     LIVE_FILE,
@@ -70,11 +70,9 @@ class Adoption:
     async def check_proxy_port(self, guide: GuideService, running: bool) -> None:
         """Refuse, before anything changes, a proxy port another listener holds; the guide's
         running container may hold its own port (the hand-over frees it)."""
-        host = self.host
-        port = port_of(host.target.release.proxy_listen) if guide.host_network else (
-            guide.public_port)  # fmt: skip
-        if port is not None and not (running and port == guide.public_port):
-            await refuse_if_taken(host, port)
+        port = proxy_port_to_check(guide, self.host.target.release.proxy_listen, running=running)
+        if port is not None:
+            await refuse_if_taken(self.host, port)
 
     async def check_ports(self) -> None:
         """init does not move a layout to other ports: it refuses, naming the fix."""
