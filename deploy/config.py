@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pydantic import JsonValue
 
 from deploy.canary_policy import DEFAULT_STEPS, Step, Thresholds, parse_steps
+from deploy.choice import AUTO, STRATEGIES
 from deploy.errors import ConfigError, InvalidInput
 from deploy.proxy import DEFAULT_COLOUR_PORTS, DEFAULT_PROXY_IMAGE, ColourPorts
 from shipyard.declaration import (
@@ -92,7 +93,7 @@ LISTEN_PATTERN = re.compile(r"(?:127\.0\.0\.1:|\[::1\]:|0\.0\.0\.0:)?[0-9]{1,5}"
 class ReleasePolicy:
     """How a release replaces the running one: recreate, or blue-green behind a proxy."""
 
-    strategy: str = "recreate"
+    strategy: str = AUTO  # unset: blue-green from the first deploy (deploy/choice.py)
     proxy_image: str = DEFAULT_PROXY_IMAGE
     proxy_listen: str = str(DEFAULT_PORT)  # nginx `listen` (the declared port by default)
     drain: float = 30.0  # seconds the old colour gets to finish in-flight requests
@@ -254,7 +255,7 @@ def load_fleet(
         raise ConfigError(read.name("STRATEGY"), (
             f"canary runs on one host; {read.name('HOSTS')} names {len(targets)}. Use "
             "blue-green (each host switches its own proxy) or one host."))  # fmt: skip
-    if fleet.targets[0].release.strategy == "blue-green":
+    if fleet.targets[0].release.strategy in ("blue-green", AUTO):  # auto: empty hosts become it
         check_shared_ports(targets, read.name("HOSTS"))
     return fleet
 
@@ -274,7 +275,9 @@ def check_shared_ports(targets: tuple[Target, ...], variable: str) -> None:
                     f"the entries for {earlier.app_path} and {target.app_path} on "
                     f"{target.address} both use port {min(shared)}: give each entry its own "
                     "PROXY_LISTEN and COLOUR_PORTS, e.g. PROXY_LISTEN=8100 "
-                    "COLOUR_PORTS=8101/8102."))  # fmt: skip
+                    "COLOUR_PORTS=8101/8102 (blue-green is the default from the first "
+                    f"deploy; {variable.removesuffix('HOSTS')}STRATEGY=recreate keeps "
+                    "recreate)."))  # fmt: skip
 
 
 def named(targets: tuple[Target, ...]) -> tuple[Target, ...]:
@@ -408,9 +411,7 @@ def release_policy(read: _Reader, port: int) -> ReleasePolicy:
     listen = read.optional_matching(
         "PROXY_LISTEN", LISTEN_PATTERN, "a port or 127.0.0.1:PORT", str(port))  # fmt: skip
     return ReleasePolicy(
-        strategy=read.choice(
-            "STRATEGY", ("recreate", "blue-green", "canary"), default="recreate"
-        ),
+        strategy=read.choice("STRATEGY", STRATEGIES, default=AUTO),
         proxy_image=read.optional_matching(
             "PROXY_IMAGE", IMAGE_PATTERN, "an image reference", DEFAULT_PROXY_IMAGE
         ),

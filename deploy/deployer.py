@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from deploy import commands as cmd
+from deploy.choice import AUTO, Folder, choose
 from deploy.config import check_tag
 from deploy.errors import (
     InvalidInput,
@@ -26,10 +27,12 @@ from deploy.ledger import (
     rollback_target,
     unfinished,
 )
-from deploy.strategies import strategy_for
+from deploy.proxy import LIVE_FILE
+from deploy.strategies import strategy_named
 from deploy.strategies.adopt import Adoption
 from deploy.strategies.base import Layout, Strategy
 from deploy.strategies.canary import Canary
+from deploy.strategies.folder import hint_once, read_folder
 from deploy.strategies.swarm import Swarm
 
 
@@ -54,9 +57,46 @@ class Deployer(HostSession):
     """Deploys, rolls back and reports on one target: lock → settle → the strategy's
     release → record. Strategies see only the HostSession it extends."""
 
-    @cached_property
+    chosen: Strategy | None = None
+
+    @property
+    def swarm(self) -> bool:
+        """`<ENV>_TARGET=swarm`: the stack on a manager, not a compose folder's strategies."""
+        return self.target.kind == "swarm"
+
+    @property
     def strategy(self) -> Strategy:
-        return strategy_for(self)
+        """The folder's strategy (`prepare` reads it); unset, before that: recreate."""
+        if self.chosen is None:
+            setting = self.target.release.strategy
+            self.chosen = strategy_named(self, "recreate" if setting == AUTO else setting)
+        return self.chosen
+
+    async def prepare(self) -> None:
+        """The app folder's checks, then its strategy: with `<ENV>_STRATEGY` unset, blue-green
+        where `init`'s layout is, else recreate (until `get_ready` sets up an empty folder)."""
+        await super().prepare()
+        if self.chosen is None and self.target.release.strategy == AUTO and not self.swarm:
+            live = await self.runner.read_file(self.file(LIVE_FILE))
+            self.chosen = strategy_named(self, "blue-green" if live is not None else "recreate")
+
+    async def get_ready(self) -> None:
+        """Under the lock, before a deploy: the strategy deploy/choice.py picks for what the
+        folder holds; an empty folder is set up for blue-green first (as `init` does), and a
+        folder that keeps recreate only because the setting is unset gets a hint, once."""
+        setting = self.target.release.strategy
+        if self.swarm:  # Swarm's rolling update: no folder to set up, no proxy
+            self.chosen = strategy_named(self, setting)
+            return
+        folder = Folder() if setting == "recreate" else await read_folder(self)  # no reads
+        choice = choose(setting, folder)
+        if choice.set_up:
+            self.say("nothing runs here yet: setting up blue-green (as `init` does)")
+            for change in await self.lay_out():
+                self.say(change)
+        if choice.hint:
+            await hint_once(self, folder)
+        self.chosen = strategy_named(self, choice.strategy)
 
     @cached_property
     def host_lock(self) -> HostLock:
@@ -78,6 +118,7 @@ class Deployer(HostSession):
             await self.reconcile()
             if note is not None:
                 await self.record(note)
+            await self.get_ready()
             return await self.strategy.release(tag, kind, await self.running_tag())
 
     async def rollback(self, to: str | None = None) -> Release:
@@ -101,15 +142,28 @@ class Deployer(HostSession):
 
     async def init(self) -> list[str]:
         """Turn the app folder into blue-green (idempotent); what changed, one line each."""
-        if self.target.release.strategy not in ("blue-green", "canary"):
+        if self.swarm:
             raise InvalidInput(
-                f"init sets up blue-green: set {self.target.prefix}_STRATEGY=blue-green "
-                "(it is recreate now)."
+                f"init sets up blue-green on a Docker host, and {self.target.prefix}_TARGET is "
+                "swarm: Swarm's rolling update needs no set-up (`up` deploys the stack)."
+            )
+        if self.target.release.strategy == "recreate":
+            raise InvalidInput(
+                f"init sets up blue-green, and {self.target.prefix}_STRATEGY is recreate: unset "
+                "it (or set blue-green) first."
             )
         await self.prepare()
         async with self.host_lock.held():
             await self.reconcile()
-            return await Adoption(self).run()
+            return await self.lay_out()
+
+    async def lay_out(self) -> list[str]:
+        """`init`'s one code path (`init`, and a first deploy to an empty folder): the folder
+        becomes blue-green, adopting what runs; what changed, one line each."""
+        changes = await Adoption(self).run()
+        setting = self.target.release.strategy
+        self.chosen = strategy_named(self, "blue-green" if setting == AUTO else setting)
+        return changes
 
     async def promote(self) -> Release:
         """Continue a paused canary from its next step."""

@@ -11,6 +11,8 @@ anything changed: the CLIs exit 2 for them, 1 for the others (a release that fai
     ├── PullFailed               the new image could not be pulled; nothing changed
     ├── HealthCheckFailed        the new release never became healthy, or degraded (rolled back)
     ├── ProxyRejected            the proxy refused its new config; the old colour still serves
+    │   └── ProxyPortTaken       the proxy could not listen: another process holds its port
+    ├── PortTaken            (R) the port the proxy would take is held already; nothing changed
     ├── InitRefused          (R) init met a compose file it does not understand; nothing changed
     ├── NothingToRollBack    (R) no earlier release to go back to
     ├── CanaryAborted            a canary step breached a threshold; the stable colour serves
@@ -81,6 +83,16 @@ class HealthCheckFailed(DeployError):
 
 class ProxyRejected(DeployError):
     """The proxy refused the new config (`nginx -t`); it kept serving the old colour."""
+
+
+class ProxyPortTaken(ProxyRejected):
+    """The proxy could not bind its listen address (in use); its config was fine."""
+
+
+class PortTaken(DeployError):
+    """The port a new proxy would listen on is held by another listener; nothing changed."""
+
+    refused = True
 
 
 class InitRefused(DeployError):

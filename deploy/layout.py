@@ -56,11 +56,8 @@ def is_blue_green(model: dict[str, Any]) -> bool:
     return {"proxy", *map(colour_service, COLOURS)} <= set(services)
 
 
-def understand(
-    model: dict[str, Any], app_path: str, *, app_port: int = DEFAULT_PORT, service: str = SERVICE
-) -> GuideService:
-    """The guide's single service (`service`, declared: `api` by default), or InitRefused
-    naming everything not understood; its container listens on `app_port`."""
+def guide_problems(model: dict[str, Any], *, service: str = SERVICE) -> list[str]:
+    """What keeps `init` from laying the compose model out (empty: the guide's file)."""
     services = model.get("services") or {}
     problems: list[str] = []
     if set(services) != {service}:
@@ -76,19 +73,38 @@ def understand(
     if networks - {"default"}:
         problems.append(f"`{service}` joins networks this layout does not carry: "
                         f"{', '.join(sorted(networks - {'default'}))}")  # fmt: skip
-    host_network = api.get("network_mode") == "host"
-    ports = api.get("ports") or []
-    if not host_network and len(ports) != 1:
+    if api.get("network_mode") != "host" and len(api.get("ports") or []) != 1:
         problems.append(f"`{service}` must publish exactly one port (or use host networking)")
+    return problems
+
+
+def understand(
+    model: dict[str, Any], app_path: str, *, app_port: int = DEFAULT_PORT, service: str = SERVICE
+) -> GuideService:
+    """The guide's single service (`service`, declared: `api` by default), or InitRefused
+    naming everything not understood; its container listens on `app_port`."""
+    problems = guide_problems(model, service=service)
     if problems:
         raise InitRefused(
             "The compose file is not the guide's single-service file, so init changed nothing: "
             + "; ".join(problems) + "."
         )
+    api = (model.get("services") or {})[service]
+    image = str(api.get("image", ""))
+    host_network = api.get("network_mode") == "host"
+    ports = api.get("ports") or []
     public = int(ports[0].get("published") or app_port) if ports else app_port
     carried = tuple((key, _relative(api[key], app_path) if key == "volumes" else api[key])
                     for key in CARRIED if key in api)  # fmt: skip
     return GuideService(image, host_network, public, carried, app_port)
+
+
+def proxy_port_to_check(guide: GuideService, proxy_listen: str, *, running: bool) -> int | None:
+    """The host port the layout's proxy will take, unless the guide's own running container
+    holds it (the hand-over frees it): None, nothing to check. On host networking nginx
+    listens on `proxy_listen`; on a bridge it publishes the guide's public port."""
+    port = int(proxy_listen.rsplit(":", 1)[-1]) if guide.host_network else guide.public_port
+    return None if running and port == guide.public_port else port
 
 
 def _relative(volumes: list[Any], app_path: str) -> list[Any]:

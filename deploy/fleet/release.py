@@ -158,6 +158,7 @@ class FleetRelease:
                     return await settle(deployer, host)  # unchanged: say what runs there
                 if self.note is not None:  # an evidence override, recorded on every host
                     await deployer.record(self.note)
+                await deployer.get_ready()  # each empty host is set up for blue-green first
                 image = await deployer.strategy.image_for(self.tag)
                 host.digest = await pull_first(deployer, self.tag, image, host.previous)
                 if not await self.meet(host, pulled):

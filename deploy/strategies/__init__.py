@@ -1,5 +1,6 @@
 """How a release replaces the running one: one Strategy protocol (base.py), one module per
-strategy (swarm: the swarm target); `strategy_for` picks the one the settings name."""
+strategy; `strategy_named` builds the one deploy/choice.py picked (the swarm target:
+always swarm.py, Swarm's rolling update)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from deploy.strategies.recreate import Recreate
 from deploy.strategies.swarm import Swarm
 
 
-def strategy_for(host: HostSession) -> Strategy:
+def strategy_named(host: HostSession, name: str) -> Strategy:
+    """The swarm target's own, else `canary`, `blue-green`, or recreate."""
     if host.target.kind == "swarm":  # <ENV>_TARGET=swarm: Swarm's rolling update
         return Swarm(host)
-    if host.target.release.strategy == "canary":
+    if name == "canary":
         return Canary(host)
-    if host.target.release.strategy == "blue-green":
+    if name == "blue-green":
         return BlueGreen(host)
     return Recreate(host)

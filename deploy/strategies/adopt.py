@@ -8,6 +8,7 @@ from dataclasses import replace
 from deploy import commands as cmd
 from deploy.errors import HealthCheckFailed, InitRefused
 from deploy.host.health import wait_healthy
+from deploy.host.ports import refuse_if_taken
 from deploy.host.session import HostSession
 from deploy.layout import (
     LAYOUT_FILE,
@@ -17,6 +18,7 @@ from deploy.layout import (
     is_blue_green,
     layout_ports,
     ports_differ,
+    proxy_port_to_check,
     tag_variable,
     understand,
 )
@@ -57,12 +59,20 @@ class Adoption:
         ids = await host.runner.run(cmd.compose_container_id(host.tool, host.path), check=False)
         running = next(iter(ids.stdout.split()), None) if ids.ok else None
         image = await host.container_image(running) if running else None
+        await self.check_proxy_port(guide, running is not None)
         await self.write_layout(guide)
         if running and image:
             await self.adopt(running, image)
         else:
             self.changes.append("nothing was running: the first deploy starts blue and the proxy")
         return self.changes
+
+    async def check_proxy_port(self, guide: GuideService, running: bool) -> None:
+        """Refuse, before anything changes, a proxy port another listener holds; the guide's
+        running container may hold its own port (the hand-over frees it)."""
+        port = proxy_port_to_check(guide, self.host.target.release.proxy_listen, running=running)
+        if port is not None:
+            await refuse_if_taken(self.host, port)
 
     async def check_ports(self) -> None:
         """init does not move a layout to other ports: it refuses, naming the fix."""

@@ -10,6 +10,7 @@ from deploy import commands as cmd
 from deploy.errors import HealthCheckFailed, InvalidInput, PreflightFailed, ProxyRejected
 from deploy.host import pulling
 from deploy.host.health import probe_port, wait_healthy
+from deploy.host.ports import port_taken_error
 from deploy.host.session import HostSession
 from deploy.layout import LAYOUT_FILE, colour_service, layout_ports, ports_differ, tag_variable
 from deploy.ledger import Kind, Outcome, Release
@@ -281,6 +282,10 @@ class BlueGreen:
             if before is not None:
                 await host.runner.write_file(path, before)
             still = f"{previous} still serves on {serving}" if serving else "nothing serves"
+            taken = await port_taken_error(host, proxy, still)  # stops the proxy
+            if taken is not None:
+                self._proxy_id = None
+                raise taken
             reason = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise ProxyRejected(
                 f"The proxy refused the config that switches to {colour}, so {still}: "

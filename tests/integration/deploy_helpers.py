@@ -16,8 +16,10 @@ from tests.rig.sshd import SshHost
 
 
 def target_environ(ssh_host: SshHost, app: AppPath, **extra: str) -> dict[str, str]:
-    """The STAGING_* variables a user would set for this rig host and app path."""
+    """The STAGING_* variables a user would set for this rig host and app path, with recreate:
+    these tests are about it (unset, a first deploy sets up blue-green: test_first_deploy.py)."""
     environ = {
+        "STAGING_STRATEGY": "recreate",
         "STAGING_HOST": ssh_host.host,
         "STAGING_SSH_PORT": str(ssh_host.port),
         "STAGING_USERNAME": ssh_host.user,

@@ -93,12 +93,16 @@ def test_a_bad_per_host_value_names_the_entry(hosts: str, message: str) -> None:
     ("h APP_PATH=/a COLOUR_PORTS=8101/8102, h APP_PATH=/b PROXY_LISTEN=8101 "
      "COLOUR_PORTS=8111/8112", "both use port 8101"),
 ])  # fmt: skip
-def test_blue_green_entries_on_one_host_must_not_share_a_port(hosts: str, message: str) -> None:
-    environ = {**BASE, "STAGING_HOSTS": hosts, "STAGING_STRATEGY": "blue-green"}
+@pytest.mark.parametrize("strategy", [{"STAGING_STRATEGY": "blue-green"}, {}])  # {}: unset
+def test_blue_green_entries_on_one_host_must_not_share_a_port(
+    hosts: str, message: str, strategy: dict[str, str]
+) -> None:
+    environ = {**BASE, "STAGING_HOSTS": hosts, **strategy}  # unset: a first deploy sets them up
     with pytest.raises(ConfigError, match=r"^STAGING_HOSTS: ") as refused:
         load_fleet("staging", environ)
     assert message in str(refused.value)
     assert "give each entry its own PROXY_LISTEN and COLOUR_PORTS" in str(refused.value)
+    assert "STAGING_STRATEGY=recreate keeps recreate" in str(refused.value)
 
 
 @pytest.mark.parametrize(("hosts", "strategy"), [

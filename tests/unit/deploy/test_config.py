@@ -96,7 +96,7 @@ def test_secret_hides_itself() -> None:
 def test_release_policy_defaults_and_settings() -> None:
     default = load_target("staging", GOOD).release
     assert (default.strategy, default.proxy_image, default.proxy_listen, default.drain,
-            default.watch) == ("recreate", "nginx:1.28.0", "8000", 30.0, 30.0)
+            default.watch) == ("auto", "nginx:1.28.0", "8000", 30.0, 30.0)
     chosen = load_target("staging", {
         **GOOD, "STAGING_STRATEGY": "blue-green", "STAGING_PROXY_IMAGE": "local/proxy:nginx",
         "STAGING_PROXY_LISTEN": "127.0.0.1:8000", "STAGING_DRAIN": "5", "STAGING_WATCH": "0",

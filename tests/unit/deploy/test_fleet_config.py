@@ -9,6 +9,8 @@ from deploy.errors import ConfigError
 from tests.unit.deploy.test_config import GOOD
 
 BASE = {key: value for key, value in GOOD.items() if key != "STAGING_HOST"}
+# Entries that share a host need ports of their own unless they recreate (test_colour_ports.py).
+RECREATE = {"STAGING_STRATEGY": "recreate"}
 
 
 def fleet_of(hosts: str, **extra: str) -> list[tuple[str, str, int, int]]:
@@ -26,7 +28,7 @@ def fleet_of(hosts: str, **extra: str) -> list[tuple[str, str, int, int]]:
      [("a", "/x", 2222, 8101), ("a", "/y", 2222, 8102)]),
 ])  # fmt: skip
 def test_entries_and_per_host_settings(hosts: str, expected: list[object]) -> None:
-    assert fleet_of(hosts) == expected
+    assert fleet_of(hosts, **RECREATE) == expected
 
 
 def test_other_settings_are_shared_and_parallel_defaults_to_all() -> None:
@@ -46,7 +48,8 @@ def test_one_host_is_a_fleet_of_one() -> None:
 
 
 def test_labels_name_the_app_path_only_when_a_host_is_shared() -> None:
-    fleet = load_fleet("staging", {**BASE, "STAGING_HOSTS": "a APP_PATH=/x,a APP_PATH=/y,[::1]"})
+    fleet = load_fleet("staging", {**BASE, **RECREATE,
+                                   "STAGING_HOSTS": "a APP_PATH=/x,a APP_PATH=/y,[::1]"})
     assert [t.label for t in fleet.targets] == ["a:2222/x", "a:2222/y", "[::1]:2222"]
 
 

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from deploy.errors import InitRefused
-from deploy.layout import compose_text, is_blue_green, understand
+from deploy.layout import (
+    GuideService,
+    compose_text,
+    is_blue_green,
+    proxy_port_to_check,
+    understand,
+)
 from deploy.proxy import DEFAULT_COLOUR_PORTS
 
 APP = "/srv/app"
@@ -152,3 +158,18 @@ def test_the_shipped_compose_file_is_hardened_and_init_understands_it(tmp_path: 
     colours = compose_json(tmp_path)["services"]
     for colour in ("api-blue", "api-green"):
         assert {key: colours[colour].get(key) for key in HARDENING} == HARDENING
+
+
+@pytest.mark.parametrize(("host_network", "public", "listen", "running", "port"), [
+    (True, 8000, "127.0.0.1:8000", False, 8000),  # nothing runs: anything on 8000 is another's
+    (True, 8000, "127.0.0.1:8000", True, None),  # the guide's container holds it: handed over
+    (True, 8000, "127.0.0.1:8100", True, 8100),  # the proxy moves to a port nobody hands over
+    (True, 8000, "8100", False, 8100),
+    (False, 80, "8000", True, None),  # bridge: the proxy publishes the guide's public port
+    (False, 80, "8000", False, 80),
+])  # fmt: skip
+def test_the_proxy_port_init_checks_first(
+    host_network: bool, public: int, listen: str, running: bool, port: int | None
+) -> None:
+    guide = GuideService("img:${IMAGE_TAG}", host_network, public, ())
+    assert proxy_port_to_check(guide, listen, running=running) == port
