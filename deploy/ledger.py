@@ -55,11 +55,14 @@ class Release:
     phases: tuple[tuple[str, float], ...] = ()
     colour: str | None = None  # blue-green: the colour this release was started as
     log_tail: tuple[str, ...] = ()  # a failed release: the last lines of its container's log
+    user_errors: int | None = None  # blue-green's failed watch: 5xx users got from it
 
     def to_line(self) -> str:
         data = asdict(self)
         data["phases"] = dict(self.phases)
         data["log_tail"] = list(self.log_tail)
+        if self.user_errors is None:
+            del data["user_errors"]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -81,6 +84,7 @@ class Release:
             phases=phases,
             colour=data.get("colour"),
             log_tail=tuple(str(line) for line in data.get("log_tail") or ()),
+            user_errors=None if data.get("user_errors") is None else int(data["user_errors"]),
         )
 
 

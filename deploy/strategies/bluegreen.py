@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import anyio
-
 from deploy import commands as cmd
 from deploy.errors import HealthCheckFailed, InvalidInput, PreflightFailed, ProxyRejected
 from deploy.host import pulling
-from deploy.host.health import probe_port, wait_healthy
+from deploy.host.health import wait_healthy
 from deploy.host.session import HostSession
 from deploy.layout import LAYOUT_FILE, colour_service, layout_ports, ports_differ, tag_variable
 from deploy.ledger import Kind, Outcome, Release
@@ -18,19 +16,17 @@ from deploy.proxy import (
     COLOURS,
     LIVE_FILE,
     ColourPorts,
-    ColourStats,
     WatchPolicy,
     colour_port,
-    colour_stats,
     live_upstream,
     other,
     parse_live_colour,
-    watch_verdict,
 )
 from deploy.strategies.base import ColourState, Layout
+from deploy.strategies.watching import Watch, watching
+from deploy.watch_policy import user_visible
 
 DEGRADED_STOP_TIMEOUT = 2  # seconds a colour that failed its check or watch gets to stop
-WATCH_INTERVAL = 0.5
 
 
 class BlueGreen:
@@ -41,6 +37,7 @@ class BlueGreen:
     def __init__(self, deployer: HostSession) -> None:
         self.host = deployer
         self.policy = WatchPolicy()
+        self.log_poll: float | None = None  # None: follow the proxy's log; else poll it so often
         self._proxy_id: str | None = None
         self._ports: ColourPorts | None = None
         self.hold = False  # a fleet's release: keep the old colour running (see let_go)
@@ -128,14 +125,12 @@ class BlueGreen:
         colour = other(live) if live_running else live
         record, image, phases = await self.start_colour(tag, kind, previous, colour,
                                                         live if live_running else None)
-        offset = await self.log_size()
-        await self.switch_or_fail(record, live if live_running else None, phases)
         if live_running:
-            reason = await self.watch(colour, image, offset, phases)
-            if reason is not None:
-                await self.switch_back(record, live, reason, phases)
+            await self.switch_and_watch(record, live, image, phases)
             if not self.hold:
                 await self.drain(live, phases)
+        else:
+            await self.switch_or_fail(record, None, phases)
         done = host.finish(record, Outcome.HEALTHY, f"{tag} serves on {colour}", phases)
         await host.record(done)
         host.say(f"{tag} serves on {colour}")
@@ -307,42 +302,52 @@ class BlueGreen:
         found = await self.host.runner.run(cmd.file_size(self.host.file(ACCESS_LOG)))
         return int(found.stdout.strip() or 0)
 
-    async def watch(
-        self, colour: str, image: str, offset: int, phases: dict[str, float]
-    ) -> str | None:
-        """Probe the new colour and count its 5xx in the proxy's log; why it degraded, or None."""
-        host = self.host
+    async def switch_and_watch(
+        self, record: Release, old: str, image: str, phases: dict[str, float]
+    ) -> None:
+        """Follow the proxy's log from before the switch, switch, then watch the new colour;
+        one that degrades is switched back (raises HealthCheckFailed)."""
+        host, colour = self.host, record.colour or "?"
         seconds = host.target.release.watch
-        host.say(f"watching {colour} for {seconds:.0f}s")
-        commit = await host.revision(image)
-        mark, results, ports = host.clock(), [], await self.colour_ports()
-        async with host.runner.forward_port(colour_port(colour, ports)) as port:
-            while host.clock() - mark < seconds:
-                probe = await probe_port(port, host.target.health, commit)
-                results.append(probe.ok)
-                log = await host.runner.run(cmd.read_from(host.file(ACCESS_LOG), offset))
-                stats = colour_stats(log.stdout.splitlines()).get(colour, ColourStats())
-                reason = watch_verdict(stats, results, self.policy)
-                if reason is not None:
-                    phases["watch"] = host.clock() - mark
-                    return reason
-                await anyio.sleep(WATCH_INTERVAL)
-        phases["watch"] = host.clock() - mark
-        return None
+        offset, commit = await self.log_size(), await host.revision(image)
+        port = colour_port(colour, await self.colour_ports())
+        async with watching(host, colour, offset, seconds=seconds, poll=self.log_poll) as watch, \
+                host.runner.forward_port(port) as local:  # fmt: skip
+            await self.switch_or_fail(record, old, phases)
+            host.say(f"watching {colour} for {seconds:.0f}s")
+            mark = host.clock()
+            reason = await watch.judge(local, commit, seconds, self.policy)
+            phases["watch"] = host.clock() - mark
+            if reason is not None:
+                await self.switch_back(record, old, reason, phases, watch)
+
+    async def host_time(self) -> float | None:
+        """The host's clock now (the clock of the proxy's $msec), or None if unreadable."""
+        found = await self.host.runner.run(cmd.host_clock(), check=False)
+        return cmd.parse_host_clock(found.stdout) if found.ok else None
 
     async def switch_back(
-        self, record: Release, old: str, reason: str, phases: dict[str, float]
+        self, record: Release, old: str, reason: str, phases: dict[str, float], watch: Watch
     ) -> None:
-        """The watch failed: the old colour (still running) serves again, then we say so."""
+        """The watch failed: the old colour (still running) serves again, then we say so and
+        what users saw: the 5xx logged for the new colour, from the first to the reload."""
         host = self.host
         host.say(f"{record.tag} degraded ({reason}); switching back to {old}")
         mark = host.clock()
         await self.switch_to(old, serving=record.colour, previous=record.tag)
         back = host.clock() - mark
+        served_at = await self.host_time()
+        await watch.settle(served_at)
+        seen = user_visible(watch.tally, served_at)
+        if seen is not None:
+            phases["user_visible"] = seen.seconds
+        told = f"; {seen.describe()}" if seen else "; users got no 5xx from it"
+        host.say(f"{old} serves again{told}")
         message = f"degraded during the watch: {reason}; switched back to {old} in {back:.2f}s"
         tail = await pulling.failure_log(host, await self.container_of(record.colour or "?"))
-        await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
-                                  log_tail=tail))  # fmt: skip
+        failed = host.finish(record, Outcome.FAILED, message + told, phases)
+        await host.record(replace(failed, log_tail=tail,
+                                  user_errors=seen.errors if seen else 0))  # fmt: skip
         previous = record.previous_tag or "?"
         old_image = await self.serving_image() or ""
         auto = replace(host.started(Kind.AUTO_ROLLBACK, previous, old_image), colour=old,
@@ -353,7 +358,8 @@ class BlueGreen:
             host.tool, host.path, colour_service(record.colour or "?"), DEGRADED_STOP_TIMEOUT))
         raise HealthCheckFailed(
             f"{record.tag} degraded after the switch ({reason}). Switched back in {back:.2f}s: "
-            f"{previous} serves on {old}; {record.colour} was stopped (its logs are kept)."
+            f"{previous} serves on {old}; {record.colour} was stopped (its logs are kept)"
+            f"{told}."
         )
 
     async def drain(self, old: str, phases: dict[str, float]) -> None:
