@@ -33,11 +33,11 @@ class BlueGreen:
     """Two colours of `api` behind nginx; the proxy's live.upstream says which one serves."""
 
     name = "blue-green"
+    log_poll: float | None = None  # None: follow the proxy's log; else read it so often (s)
 
     def __init__(self, deployer: HostSession) -> None:
         self.host = deployer
         self.policy = WatchPolicy()
-        self.log_poll: float | None = None  # None: follow the proxy's log; else poll it so often
         self._proxy_id: str | None = None
         self._ports: ColourPorts | None = None
         self.hold = False  # a fleet's release: keep the old colour running (see let_go)
