@@ -141,6 +141,14 @@ def proxy_switch(container_id: str) -> Command:
     return Command(("docker", "exec", container_id, "sh", "-c", script))
 
 
+def proxy_signal_reload(container_id: str) -> Command:
+    """A graceful reload by SIGHUP to the proxy's main process (nginx is PID 1 in its image)
+    through Docker, then the host's clock: no `docker exec` (~0.1 s idle, ~0.35 s on a busy
+    host) and no `nginx -t`, so only for a config nginx has served already."""
+    script = 'docker kill --signal HUP "$1" >/dev/null && exec date +%s.%N'
+    return Command(("sh", "-c", script, "reload", container_id))
+
+
 def file_size(path: str) -> Command:
     return Command(("sh", "-c", 'stat -c %s "$1" 2>/dev/null || echo 0', "size", path))
 

@@ -25,18 +25,19 @@ class Tally:
     stats: ColourStats = field(default_factory=ColourStats)
     first_error_at: float | None = None
     last_error_at: float | None = None
-    other_last_at: float | None = None  # the latest answer logged for another colour
+    other_started_at: float | None = None  # the latest start of another colour's answer
 
     def read(self, lines: Iterable[str]) -> Tally:
         """This tally with more log lines counted (torn or foreign lines are skipped)."""
         batch = list(lines)
-        first, last, other = self.first_error_at, self.last_error_at, self.other_last_at
+        first, last, other = self.first_error_at, self.last_error_at, self.other_started_at
         for line in batch:
             answer = parse_access_line(line)
             if answer is None:
                 continue
             if answer.colour != self.colour:
-                other = answer.at if other is None else max(other, answer.at)
+                began = answer.at - answer.seconds
+                other = began if other is None else max(other, began)
             elif answer.status >= 500:
                 first = answer.at if first is None else min(first, answer.at)
                 last = answer.at if last is None else max(last, answer.at)
@@ -44,9 +45,10 @@ class Tally:
         return Tally(self.colour, combined(self.stats, more), first, last, other)
 
     def settled(self, served_at: float) -> bool:
-        """The old colour has answered since `served_at` (the host's time after the switch
-        back's reload): the log has caught up with the switch back."""
-        return self.other_last_at is not None and self.other_last_at >= served_at
+        """The old colour answered a request that began after `served_at` (the host's time
+        after the switch back's reload), so the reload took and the log has caught up. (A
+        long request the old colour took before the first switch does not count.)"""
+        return self.other_started_at is not None and self.other_started_at >= served_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from deploy.proxy import (
     parse_live_colour,
 )
 from deploy.strategies.base import ColourState, Layout
-from deploy.strategies.watching import Watch, watching
+from deploy.strategies.watching import FALLBACK_POLL, Watch, watching
 from deploy.watch_policy import user_visible
 
 DEGRADED_STOP_TIMEOUT = 2  # seconds a colour that failed its check or watch gets to stop
@@ -33,7 +33,9 @@ class BlueGreen:
     """Two colours of `api` behind nginx; the proxy's live.upstream says which one serves."""
 
     name = "blue-green"
-    log_poll: float | None = None  # None: follow the proxy's log; else read it so often (s)
+    # False: read the proxy's log every FALLBACK_POLL s and switch back with `nginx -t` and a
+    # reload in `docker exec` (the fallbacks, and the watch before issue 18: benchmarks compare)
+    fast_watch = True
 
     def __init__(self, deployer: HostSession) -> None:
         self.host = deployer
@@ -308,10 +310,10 @@ class BlueGreen:
         """Follow the proxy's log from before the switch, switch, then watch the new colour;
         one that degrades is switched back (raises HealthCheckFailed)."""
         host, colour = self.host, record.colour or "?"
-        seconds = host.target.release.watch
+        seconds, poll = host.target.release.watch, None if self.fast_watch else FALLBACK_POLL
         offset, commit = await self.log_size(), await host.revision(image)
-        port = colour_port(colour, await self.colour_ports())
-        async with watching(host, colour, offset, seconds=seconds, poll=self.log_poll) as watch, \
+        port, serving = colour_port(colour, await self.colour_ports()), await self.live_file()
+        async with watching(host, colour, offset, seconds=seconds, poll=poll) as watch, \
                 host.runner.forward_port(port) as local:  # fmt: skip
             await self.switch_or_fail(record, old, phases)
             host.say(f"watching {colour} for {seconds:.0f}s")
@@ -319,25 +321,44 @@ class BlueGreen:
             reason = await watch.judge(local, commit, seconds, self.policy)
             phases["watch"] = host.clock() - mark
             if reason is not None:
-                await self.switch_back(record, old, reason, phases, watch)
+                await self.switch_back(record, old, reason, phases, watch, serving)
 
     async def host_time(self) -> float | None:
         """The host's clock now (the clock of the proxy's $msec), or None if unreadable."""
         found = await self.host.runner.run(cmd.host_clock(), check=False)
         return cmd.parse_host_clock(found.stdout) if found.ok else None
 
+    async def signal_back(self, served: str | None) -> float | None:
+        """Put back the live.upstream that served before the switch and signal nginx to reload
+        (no `docker exec`, no `nginx -t`: nginx served that file a moment ago); the host's
+        time just after, or None when that could not be done."""
+        if served is None or parse_live_colour(served) is None:
+            return None
+        await self.host.runner.write_file(self.host.file(LIVE_FILE), served)
+        done = await self.host.runner.run(cmd.proxy_signal_reload(await self.proxy_container()),
+                                          check=False)  # fmt: skip
+        return cmd.parse_host_clock(done.stdout) if done.ok else None
+
     async def switch_back(
-        self, record: Release, old: str, reason: str, phases: dict[str, float], watch: Watch
+        self, record: Release, old: str, reason: str, phases: dict[str, float], watch: Watch,
+        served: str | None,
     ) -> None:
         """The watch failed: the old colour (still running) serves again, then we say so and
-        what users saw: the 5xx logged for the new colour, from the first to the reload."""
+        what users saw: the 5xx logged for the new colour, from the first to the reload. The
+        quick reload is checked in the log (the old colour answers); if it did not take, the
+        switch is made again the checked way (`nginx -t`, then reload)."""
         host = self.host
         host.say(f"{record.tag} degraded ({reason}); switching back to {old}")
         mark = host.clock()
-        await self.switch_to(old, serving=record.colour, previous=record.tag)
+        served_at = await self.signal_back(served) if self.fast_watch else None
         back = host.clock() - mark
-        served_at = await self.host_time()
-        await watch.settle(served_at)
+        if served_at is not None:
+            await watch.settle(served_at)
+        if served_at is None or not watch.tally.settled(served_at):
+            await self.switch_to(old, serving=record.colour, previous=record.tag)
+            back = host.clock() - mark
+            served_at = await self.host_time()
+            await watch.settle(served_at)
         seen = user_visible(watch.tally, served_at)
         if seen is not None:
             phases["user_visible"] = seen.seconds
