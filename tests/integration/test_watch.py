@@ -13,6 +13,7 @@ import pytest
 from deploy import commands as cmd
 from deploy.cli.main import main
 from deploy.host.remote import connect
+from deploy.watch_policy import SETTLE_SECONDS
 from tests.integration.bluegreen_helpers import Traffic, bg_environ, history_on_host, public_version
 from tests.integration.deploy_helpers import make_target
 from tests.rig.apppath import AppPath
@@ -94,3 +95,23 @@ def test_a_bad_release_under_load_is_switched_back_and_the_ledger_counts_what_us
     assert told in failed.message
     assert told in capsys.readouterr().err
     assert processes_naming(app_path.path / "proxy" / "logs" / "access.log") == []
+
+
+def test_a_reload_signal_that_does_not_take_is_followed_by_the_checked_switch(
+    ssh_host: SshHost, app_path: AppPath, proxy_image: str, lab_image: LabImages,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lab_image("bg1")
+    lab_image("sour", sour=True)
+    environ = bg_environ(ssh_host, app_path, proxy_image, watch="20")
+    assert main(["staging", "init"], environ) == 0
+    assert main(["staging", "up", "bg1-lab"], environ) == 0
+    # A proxy whose PID 1 ignores SIGHUP: the "signal" only reads the host's clock.
+    monkeypatch.setattr(cmd, "proxy_signal_reload", lambda _: cmd.host_clock())
+    with Traffic() as traffic:
+        assert main(["staging", "up", "sour-lab"], environ) == 1
+    assert public_version() == "bg1"
+    failed, back = history_on_host(app_path)[-2:]
+    assert (back.kind.value, back.outcome.value) == ("auto_rollback", "healthy")
+    assert dict(back.phases)["switch_back"] >= SETTLE_SECONDS  # it waited for the old colour
+    assert failed.user_errors == traffic.statuses["500"]
