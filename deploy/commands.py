@@ -141,12 +141,14 @@ def proxy_switch(container_id: str) -> Command:
     return Command(("docker", "exec", container_id, "sh", "-c", script))
 
 
-def proxy_signal_reload(container_id: str) -> Command:
-    """A graceful reload by SIGHUP to the proxy's main process (nginx is PID 1 in its image)
-    through Docker, then the host's clock: no `docker exec` (~0.1 s idle, ~0.35 s on a busy
-    host) and no `nginx -t`, so only for a config nginx has served already."""
-    script = 'docker kill --signal HUP "$1" >/dev/null && exec date +%s.%N'
-    return Command(("sh", "-c", script, "reload", container_id))
+def proxy_signal_back(container_id: str, staged: str, live: str) -> Command:
+    """Put the staged live.upstream in place (a rename), then a graceful reload by SIGHUP to
+    the proxy's main process (nginx is PID 1 in its image) through Docker, then the host's
+    clock; one round trip, no `docker exec` (~0.1 s idle, ~0.35 s on a busy host) and no
+    `nginx -t`, so only for a config nginx has served already."""
+    script = ('mv -f "$2" "$3" && docker kill --signal HUP "$1" >/dev/null && '
+              "exec date +%s.%N")  # fmt: skip
+    return Command(("sh", "-c", script, "switch-back", container_id, staged, live))
 
 
 def file_size(path: str) -> Command:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import replace
 
 from deploy import commands as cmd
-from deploy.errors import HealthCheckFailed, InvalidInput, PreflightFailed, ProxyRejected
+from deploy.errors import (
+    DeployError,
+    HealthCheckFailed,
+    InvalidInput,
+    PreflightFailed,
+    ProxyRejected,
+)
 from deploy.host import pulling
 from deploy.host.health import wait_healthy
 from deploy.host.session import HostSession
@@ -27,6 +34,7 @@ from deploy.strategies.watching import FALLBACK_POLL, Watch, watching
 from deploy.watch_policy import user_visible
 
 DEGRADED_STOP_TIMEOUT = 2  # seconds a colour that failed its check or watch gets to stop
+STAGED_LIVE_FILE = f"{LIVE_FILE}.back"  # during a watch: the switch back's live.upstream
 
 
 class BlueGreen:
@@ -308,40 +316,47 @@ class BlueGreen:
         self, record: Release, old: str, image: str, phases: dict[str, float]
     ) -> None:
         """Follow the proxy's log from before the switch, switch, then watch the new colour;
-        one that degrades is switched back (raises HealthCheckFailed)."""
+        one that degrades is switched back (raises HealthCheckFailed). The live.upstream that
+        serves now is staged beside it first, so the switch back is one rename and a signal."""
         host, colour = self.host, record.colour or "?"
         seconds, poll = host.target.release.watch, None if self.fast_watch else FALLBACK_POLL
         offset, commit = await self.log_size(), await host.revision(image)
         port, serving = colour_port(colour, await self.colour_ports()), await self.live_file()
-        async with watching(host, colour, offset, seconds=seconds, poll=poll) as watch, \
-                host.runner.forward_port(port) as local:  # fmt: skip
-            await self.switch_or_fail(record, old, phases)
-            host.say(f"watching {colour} for {seconds:.0f}s")
-            mark = host.clock()
-            reason = await watch.judge(local, commit, seconds, self.policy)
-            phases["watch"] = host.clock() - mark
-            if reason is not None:
-                await self.switch_back(record, old, reason, phases, watch, serving)
+        staged = serving is not None and parse_live_colour(serving) == old and self.fast_watch
+        if staged:
+            await host.runner.write_file(host.file(STAGED_LIVE_FILE), serving or "")
+        try:
+            async with watching(host, colour, offset, seconds=seconds, poll=poll) as watch, \
+                    host.runner.forward_port(port) as local:  # fmt: skip
+                await self.switch_or_fail(record, old, phases)
+                host.say(f"watching {colour} for {seconds:.0f}s")
+                mark = host.clock()
+                reason = await watch.judge(local, commit, seconds, self.policy)
+                phases["watch"] = host.clock() - mark
+                if reason is not None:
+                    await self.switch_back(record, old, reason, phases, watch, staged=staged)
+        finally:
+            if staged:
+                with suppress(DeployError):  # a lost connection is told by what raised first
+                    await host.runner.remove(host.file(STAGED_LIVE_FILE))
 
     async def host_time(self) -> float | None:
         """The host's clock now (the clock of the proxy's $msec), or None if unreadable."""
         found = await self.host.runner.run(cmd.host_clock(), check=False)
         return cmd.parse_host_clock(found.stdout) if found.ok else None
 
-    async def signal_back(self, served: str | None) -> float | None:
-        """Put back the live.upstream that served before the switch and signal nginx to reload
-        (no `docker exec`, no `nginx -t`: nginx served that file a moment ago); the host's
-        time just after, or None when that could not be done."""
-        if served is None or parse_live_colour(served) is None:
-            return None
-        await self.host.runner.write_file(self.host.file(LIVE_FILE), served)
-        done = await self.host.runner.run(cmd.proxy_signal_reload(await self.proxy_container()),
-                                          check=False)  # fmt: skip
+    async def signal_back(self) -> float | None:
+        """The staged live.upstream (the one that served before the switch) back in place and
+        nginx signalled to reload; the host's time just after, or None when that failed."""
+        host = self.host
+        done = await host.runner.run(cmd.proxy_signal_back(
+            await self.proxy_container(), host.file(STAGED_LIVE_FILE), host.file(LIVE_FILE)),
+            check=False)  # fmt: skip
         return cmd.parse_host_clock(done.stdout) if done.ok else None
 
     async def switch_back(
         self, record: Release, old: str, reason: str, phases: dict[str, float], watch: Watch,
-        served: str | None,
+        *, staged: bool,
     ) -> None:
         """The watch failed: the old colour (still running) serves again, then we say so and
         what users saw: the 5xx logged for the new colour, from the first to the reload. The
@@ -350,7 +365,7 @@ class BlueGreen:
         host = self.host
         host.say(f"{record.tag} degraded ({reason}); switching back to {old}")
         mark = host.clock()
-        served_at = await self.signal_back(served) if self.fast_watch else None
+        served_at = await self.signal_back() if staged else None
         back = host.clock() - mark
         if served_at is not None:
             await watch.settle(served_at)

@@ -106,8 +106,8 @@ def test_a_reload_signal_that_does_not_take_is_followed_by_the_checked_switch(
     environ = bg_environ(ssh_host, app_path, proxy_image, watch="20")
     assert main(["staging", "init"], environ) == 0
     assert main(["staging", "up", "bg1-lab"], environ) == 0
-    # A proxy whose PID 1 ignores SIGHUP: the "signal" only reads the host's clock.
-    monkeypatch.setattr(cmd, "proxy_signal_reload", lambda _: cmd.host_clock())
+    # A proxy whose PID 1 ignores SIGHUP: the "switch back" only reads the host's clock.
+    monkeypatch.setattr(cmd, "proxy_signal_back", lambda *_: cmd.host_clock())
     with Traffic() as traffic:
         assert main(["staging", "up", "sour-lab"], environ) == 1
     assert public_version() == "bg1"
@@ -115,3 +115,4 @@ def test_a_reload_signal_that_does_not_take_is_followed_by_the_checked_switch(
     assert (back.kind.value, back.outcome.value) == ("auto_rollback", "healthy")
     assert dict(back.phases)["switch_back"] >= SETTLE_SECONDS  # it waited for the old colour
     assert failed.user_errors == traffic.statuses["500"]
+    assert not (app_path.path / "proxy" / "conf" / "live.upstream.back").exists()

@@ -117,9 +117,10 @@ def test_follow_from_ends_its_tail_when_the_channel_closes_and_the_clock_command
         'tail -c "+$2" -F -- "$1" 2>/dev/null & t=$!; cat >/dev/null; kill "$t" 2>/dev/null',
         "follow", "/a/proxy/logs/access.log", "11")  # fmt: skip
     assert cmd.host_clock().argv == ("date", "+%s.%N")
-    assert cmd.proxy_signal_reload("c0ffee").argv == (
-        "sh", "-c", 'docker kill --signal HUP "$1" >/dev/null && exec date +%s.%N', "reload",
-        "c0ffee")  # fmt: skip
+    assert cmd.proxy_signal_back("c0ffee", "/a/live.upstream.back", "/a/live.upstream").argv == (
+        "sh", "-c",
+        'mv -f "$2" "$3" && docker kill --signal HUP "$1" >/dev/null && exec date +%s.%N',
+        "switch-back", "c0ffee", "/a/live.upstream.back", "/a/live.upstream")  # fmt: skip
 
 
 @pytest.mark.parametrize(("output", "seconds"), [
