@@ -64,13 +64,13 @@ def p99(seconds: list[float]) -> str:
 
 
 @contextmanager
-def locust_load() -> Iterator[Run]:
+def locust_load(rate: int = RATE, slow: int = SLOW_IN_FLIGHT) -> Iterator[Run]:
     """benchmarks/load.py in its own process for the block; its records land in the Run."""
     run = Run()
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "benchmarks" / "load.py"), out.name, "--rate", str(RATE),
-             "--slow", str(SLOW_IN_FLIGHT), "--seconds", "600"],
+            [sys.executable, str(ROOT / "benchmarks" / "load.py"), out.name, "--rate", str(rate),
+             "--slow", str(slow), "--seconds", "600"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:

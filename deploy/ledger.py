@@ -56,11 +56,14 @@ class Release:
     colour: str | None = None  # blue-green: the colour this release was started as
     log_tail: tuple[str, ...] = ()  # a failed release: the last lines of its container's log
     verified_key: str | None = None  # fingerprint(s) of the key(s) that verified the digest
+    user_errors: int | None = None  # blue-green's failed watch: 5xx users got from it
 
     def to_line(self) -> str:
         data = asdict(self)
         data["phases"] = dict(self.phases)
         data["log_tail"] = list(self.log_tail)
+        if self.user_errors is None:
+            del data["user_errors"]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -83,6 +86,7 @@ class Release:
             colour=data.get("colour"),
             log_tail=tuple(str(line) for line in data.get("log_tail") or ()),
             verified_key=data.get("verified_key"),  # older ledgers have none
+            user_errors=None if data.get("user_errors") is None else int(data["user_errors"]),
         )
 
 

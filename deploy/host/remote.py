@@ -39,6 +39,9 @@ class DockerHost:
     async def stream(self, command: Command, on_line: Callable[[str], None]) -> int:
         return await self.inner.stream(self.aimed(command), on_line)
 
+    def follow(self, command: Command) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        return self.inner.follow(self.aimed(command))
+
     async def read_file(self, path: str) -> str | None:
         return await self.inner.read_file(path)
 

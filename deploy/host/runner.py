@@ -3,7 +3,7 @@ library here: deploy/host/ssh.py implements it, imported only when a host is rea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +30,11 @@ class Runner(Protocol):
     async def run(self, command: Command, *, check: bool = True) -> Result: ...
 
     async def stream(self, command: Command, on_line: Callable[[str], None]) -> int: ...
+
+    def follow(self, command: Command) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        """Run `command` and hand over its stdout's lines as they come, until the block ends;
+        then the channel is closed (the command must end when its stdin closes)."""
+        ...
 
     async def read_file(self, path: str) -> str | None: ...
 

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
+import anyio
 import asyncssh
 
 from deploy.commands import Command, shell_line
@@ -65,6 +66,26 @@ class SshRunner:
         except LOST as error:
             raise ConnectionFailed(f"The SSH connection was lost running `{line}`.") from error
         return done.exit_status if done.exit_status is not None else 255
+
+    @asynccontextmanager
+    async def follow(self, command: Command) -> AsyncIterator[AsyncIterator[str]]:
+        """Run `command` over one channel; its stdout's lines as they come (stderr dropped).
+        Leaving the block, cancelled or not, sends EOF and closes the channel: the host then
+        closes the command's stdin, which commands.follow_from waits for to end its tail."""
+        line = shell_line(command)
+        try:
+            process = await self.connection.create_process(
+                line, stderr=asyncssh.DEVNULL, encoding="utf-8", errors="replace")
+        except LOST as error:
+            raise ConnectionFailed(f"The SSH connection was lost running `{line}`.") from error
+        try:
+            yield _Lines(process, line)
+        finally:
+            with suppress(*LOST, BrokenPipeError):
+                process.stdin.write_eof()
+            process.close()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2), suppress(*LOST):
+                await process.wait_closed()
 
     async def read_file(self, path: str) -> str | None:
         async with file_errors("read", path):
@@ -207,6 +228,26 @@ async def open_ssh(target: Target, *, port: int | None = None) -> AsyncIterator[
         connection.close()
         with suppress(*LOST):
             await connection.wait_closed()
+
+
+class _Lines:
+    """A followed command's stdout, line by line (without the newline); ends with the output."""
+
+    def __init__(self, process: asyncssh.SSHClientProcess[str], line: str) -> None:
+        self.process = process
+        self.line = line
+
+    def __aiter__(self) -> _Lines:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            text = await self.process.stdout.readline()
+        except LOST as error:
+            raise ConnectionFailed(f"The SSH connection was lost running `{self.line}`.") from error
+        if not text:
+            raise StopAsyncIteration
+        return text.rstrip("\n")
 
 
 def kept_mode(before: asyncssh.SFTPAttrs | None, mode: int) -> int:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import replace
 
-import anyio
-
 from deploy import commands as cmd
-from deploy.errors import HealthCheckFailed, InvalidInput, PreflightFailed, ProxyRejected
+from deploy.errors import (
+    DeployError,
+    HealthCheckFailed,
+    InvalidInput,
+    PreflightFailed,
+    ProxyRejected,
+)
 from deploy.host import pulling
-from deploy.host.health import probe_port, wait_healthy
+from deploy.host.health import wait_healthy
 from deploy.host.ports import port_taken_error
 from deploy.host.session import HostSession
 from deploy.layout import LAYOUT_FILE, colour_service, layout_ports, ports_differ, tag_variable
@@ -19,25 +24,27 @@ from deploy.proxy import (
     COLOURS,
     LIVE_FILE,
     ColourPorts,
-    ColourStats,
     WatchPolicy,
     colour_port,
-    colour_stats,
     live_upstream,
     other,
     parse_live_colour,
-    watch_verdict,
 )
 from deploy.strategies.base import ColourState, Layout
+from deploy.strategies.watching import FALLBACK_POLL, Watch, watching
+from deploy.watch_policy import user_visible
 
 DEGRADED_STOP_TIMEOUT = 2  # seconds a colour that failed its check or watch gets to stop
-WATCH_INTERVAL = 0.5
+STAGED_LIVE_FILE = f"{LIVE_FILE}.back"  # during a watch: the switch back's live.upstream
 
 
 class BlueGreen:
     """Two colours of `api` behind nginx; the proxy's live.upstream says which one serves."""
 
     name = "blue-green"
+    # False: read the proxy's log every FALLBACK_POLL s and switch back with `nginx -t` and a
+    # reload in `docker exec` (the fallbacks, and the watch before issue 18: benchmarks compare)
+    fast_watch = True
 
     def __init__(self, deployer: HostSession) -> None:
         self.host = deployer
@@ -129,14 +136,12 @@ class BlueGreen:
         colour = other(live) if live_running else live
         record, image, phases = await self.start_colour(tag, kind, previous, colour,
                                                         live if live_running else None)
-        offset = await self.log_size()
-        await self.switch_or_fail(record, live if live_running else None, phases)
         if live_running:
-            reason = await self.watch(colour, image, offset, phases)
-            if reason is not None:
-                await self.switch_back(record, live, reason, phases)
+            await self.switch_and_watch(record, live, image, phases)
             if not self.hold:
                 await self.drain(live, phases)
+        else:
+            await self.switch_or_fail(record, None, phases)
         done = host.finish(record, Outcome.HEALTHY, f"{tag} serves on {colour}", phases)
         await host.record(done)
         host.say(f"{tag} serves on {colour}")
@@ -312,42 +317,78 @@ class BlueGreen:
         found = await self.host.runner.run(cmd.file_size(self.host.file(ACCESS_LOG)))
         return int(found.stdout.strip() or 0)
 
-    async def watch(
-        self, colour: str, image: str, offset: int, phases: dict[str, float]
-    ) -> str | None:
-        """Probe the new colour and count its 5xx in the proxy's log; why it degraded, or None."""
-        host = self.host
-        seconds = host.target.release.watch
-        host.say(f"watching {colour} for {seconds:.0f}s")
-        commit = await host.revision(image)
-        mark, results, ports = host.clock(), [], await self.colour_ports()
-        async with host.runner.forward_port(colour_port(colour, ports)) as port:
-            while host.clock() - mark < seconds:
-                probe = await probe_port(port, host.target.health, commit)
-                results.append(probe.ok)
-                log = await host.runner.run(cmd.read_from(host.file(ACCESS_LOG), offset))
-                stats = colour_stats(log.stdout.splitlines()).get(colour, ColourStats())
-                reason = watch_verdict(stats, results, self.policy)
+    async def switch_and_watch(
+        self, record: Release, old: str, image: str, phases: dict[str, float]
+    ) -> None:
+        """Follow the proxy's log from before the switch, switch, then watch the new colour;
+        one that degrades is switched back (raises HealthCheckFailed). The live.upstream that
+        serves now is staged beside it first, so the switch back is one rename and a signal."""
+        host, colour = self.host, record.colour or "?"
+        seconds, poll = host.target.release.watch, None if self.fast_watch else FALLBACK_POLL
+        offset, commit = await self.log_size(), await host.revision(image)
+        port, serving = colour_port(colour, await self.colour_ports()), await self.live_file()
+        staged = serving is not None and parse_live_colour(serving) == old and self.fast_watch
+        if staged:
+            await host.runner.write_file(host.file(STAGED_LIVE_FILE), serving or "")
+        try:
+            async with watching(host, colour, offset, seconds=seconds, poll=poll) as watch, \
+                    host.runner.forward_port(port) as local:  # fmt: skip
+                await self.switch_or_fail(record, old, phases)
+                host.say(f"watching {colour} for {seconds:.0f}s")
+                mark = host.clock()
+                reason = await watch.judge(local, commit, seconds, self.policy)
+                phases["watch"] = host.clock() - mark
                 if reason is not None:
-                    phases["watch"] = host.clock() - mark
-                    return reason
-                await anyio.sleep(WATCH_INTERVAL)
-        phases["watch"] = host.clock() - mark
-        return None
+                    await self.switch_back(record, old, reason, phases, watch, staged=staged)
+        finally:
+            if staged:
+                with suppress(DeployError):  # a lost connection is told by what raised first
+                    await host.runner.remove(host.file(STAGED_LIVE_FILE))
+
+    async def host_time(self) -> float | None:
+        """The host's clock now (the clock of the proxy's $msec), or None if unreadable."""
+        found = await self.host.runner.run(cmd.host_clock(), check=False)
+        return cmd.parse_host_clock(found.stdout) if found.ok else None
+
+    async def signal_back(self) -> float | None:
+        """The staged live.upstream (the one that served before the switch) back in place and
+        nginx signalled to reload; the host's time just after, or None when that failed."""
+        host = self.host
+        done = await host.runner.run(cmd.proxy_signal_back(
+            await self.proxy_container(), host.file(STAGED_LIVE_FILE), host.file(LIVE_FILE)),
+            check=False)  # fmt: skip
+        return cmd.parse_host_clock(done.stdout) if done.ok else None
 
     async def switch_back(
-        self, record: Release, old: str, reason: str, phases: dict[str, float]
+        self, record: Release, old: str, reason: str, phases: dict[str, float], watch: Watch,
+        *, staged: bool,
     ) -> None:
-        """The watch failed: the old colour (still running) serves again, then we say so."""
+        """The watch failed: the old colour (still running) serves again, then we say so and
+        what users saw: the 5xx logged for the new colour, from the first to the reload. The
+        quick reload is checked in the log (the old colour answers); if it did not take, the
+        switch is made again the checked way (`nginx -t`, then reload)."""
         host = self.host
         host.say(f"{record.tag} degraded ({reason}); switching back to {old}")
         mark = host.clock()
-        await self.switch_to(old, serving=record.colour, previous=record.tag)
+        served_at = await self.signal_back() if staged else None
         back = host.clock() - mark
+        if served_at is not None:
+            await watch.settle(served_at)
+        if served_at is None or not watch.tally.settled(served_at):
+            await self.switch_to(old, serving=record.colour, previous=record.tag)
+            back = host.clock() - mark
+            served_at = await self.host_time()
+            await watch.settle(served_at)
+        seen = user_visible(watch.tally, served_at)
+        if seen is not None:
+            phases["user_visible"] = seen.seconds
+        told = f"; {seen.describe()}" if seen else "; users got no 5xx from it"
+        host.say(f"{old} serves again{told}")
         message = f"degraded during the watch: {reason}; switched back to {old} in {back:.2f}s"
         tail = await pulling.failure_log(host, await self.container_of(record.colour or "?"))
-        await host.record(replace(host.finish(record, Outcome.FAILED, message, phases),
-                                  log_tail=tail))  # fmt: skip
+        failed = host.finish(record, Outcome.FAILED, message + told, phases)
+        await host.record(replace(failed, log_tail=tail,
+                                  user_errors=seen.errors if seen else 0))  # fmt: skip
         previous = record.previous_tag or "?"
         old_image = await self.serving_image() or ""
         auto = replace(host.started(Kind.AUTO_ROLLBACK, previous, old_image), colour=old,
@@ -358,7 +399,8 @@ class BlueGreen:
             host.tool, host.path, colour_service(record.colour or "?"), DEGRADED_STOP_TIMEOUT))
         raise HealthCheckFailed(
             f"{record.tag} degraded after the switch ({reason}). Switched back in {back:.2f}s: "
-            f"{previous} serves on {old}; {record.colour} was stopped (its logs are kept)."
+            f"{previous} serves on {old}; {record.colour} was stopped (its logs are kept)"
+            f"{told}."
         )
 
     async def drain(self, old: str, phases: dict[str, float]) -> None:
