@@ -17,11 +17,13 @@ from tests.rig.proc import (
     RigError,
     Server,
     file_lock,
+    live_leases,
     pid_alive,
     require_program,
     require_root,
     run,
     start_server,
+    started_pid,
     succeeds,
     wait_until,
 )
@@ -66,23 +68,7 @@ def dockerd_argv() -> list[str]:
 
 def rig_dockerd_pid() -> int | None:
     """The pid of a running dockerd that a rig session started, if any."""
-    try:
-        pid = int(STARTED_BY_RIG.read_text())
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except (OSError, ValueError):
-        return None
-    return pid if comm == "dockerd" and pid_alive(pid) else None
-
-
-def live_leases() -> list[Path]:
-    """Lease files of running sessions (those of dead ones are removed)."""
-    alive = []
-    for lease in LEASES.glob("*"):
-        if lease.name.isdigit() and pid_alive(int(lease.name)):
-            alive.append(lease)
-        else:
-            lease.unlink(missing_ok=True)
-    return alive
+    return started_pid(STARTED_BY_RIG, "dockerd")
 
 
 def acquire_dockerd() -> tuple[Dockerd, Server | None]:
@@ -114,7 +100,7 @@ def release_dockerd(server: Server | None) -> None:
     """Drop our lease; the last session out stops a dockerd that a rig started."""
     with file_lock(LOCK):
         (LEASES / str(os.getpid())).unlink(missing_ok=True)
-        if live_leases():
+        if live_leases(LEASES):
             return
         pid = rig_dockerd_pid()
         if server is not None and server.pid == pid:

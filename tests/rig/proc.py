@@ -203,6 +203,27 @@ def file_lock(path: Path, *, timeout: float = 900.0) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def started_pid(pidfile: Path, comm: str) -> int | None:
+    """The pid a rig session wrote to `pidfile`, if that process still runs as `comm`."""
+    try:
+        pid = int(pidfile.read_text())
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return pid if name == comm and pid_alive(pid) else None
+
+
+def live_leases(folder: Path) -> list[Path]:
+    """Lease files (named by pid) of running sessions; those of dead ones are removed."""
+    alive = []
+    for lease in folder.glob("*"):
+        if lease.name.isdigit() and pid_alive(int(lease.name)):
+            alive.append(lease)
+        else:
+            lease.unlink(missing_ok=True)
+    return alive
+
+
 def pid_alive(pid: int) -> bool:
     """Whether pid runs (a zombie, exited but not yet reaped, does not)."""
     try:

@@ -30,11 +30,12 @@ from tests.rig.proc import (
     RigError,
     Server,
     file_lock,
-    pid_alive,
+    live_leases,
     require_program,
     require_root,
     run,
     start_server,
+    started_pid,
     wait_until,
 )
 from tests.rig.registry import Registry
@@ -91,22 +92,8 @@ def dockerd_argv() -> list[str]:
 
 
 def rig_swarmd_pid() -> int | None:
-    try:
-        pid = int(STARTED_BY_RIG.read_text())
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except (OSError, ValueError):
-        return None
-    return pid if comm == "dockerd" and pid_alive(pid) else None
-
-
-def live_leases() -> list[Path]:
-    alive = []
-    for lease in LEASES.glob("*"):
-        if lease.name.isdigit() and pid_alive(int(lease.name)):
-            alive.append(lease)
-        else:
-            lease.unlink(missing_ok=True)
-    return alive
+    """The pid of a running dockerd that a rig session started, if any."""
+    return started_pid(STARTED_BY_RIG, "dockerd")
 
 
 def acquire_swarm() -> tuple[SwarmEngine, Server | None]:
@@ -137,7 +124,7 @@ def release_swarm(server: Server | None) -> None:
     """Drop our lease; the last session out stops a swarm dockerd a rig started."""
     with file_lock(LOCK):
         (LEASES / str(os.getpid())).unlink(missing_ok=True)
-        if live_leases():
+        if live_leases(LEASES):
             return
         pid = rig_swarmd_pid()
         if server is not None and server.pid == pid:
