@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -157,9 +158,16 @@ class RegistryClient:
                 return {}
             return await self.labels(await self.manifest(str(entries[0]["digest"])))
         config_digest = str(data.get("config", {}).get("digest", ""))
-        response = await self._send("GET", f"blobs/{config_digest}")
+        # registries backed by object storage (ghcr.io) answer a blob with a redirect; httpx
+        # drops the Authorization header when the redirect leaves the registry's origin
+        response = await self._send("GET", f"blobs/{config_digest}", follow_redirects=True)
         if response.status_code != 200:
             raise RegistryError(f"GET config blob {config_digest} answered {response.status_code}.")
+        if "sha256:" + hashlib.sha256(response.content).hexdigest() != config_digest:
+            raise RegistryError(
+                f"{self.registry}/{self.repository}: the config blob {config_digest} the "
+                "registry sent does not match its digest; the image cannot be trusted."
+            )
         config = response.json().get("config") or {}
         return {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
 

@@ -16,6 +16,7 @@ from tests.integration.evidence_helpers import (
     staging_ledger_with,
     staging_record,
 )
+from tests.integration.redirecting_registry import redirecting_registry
 from tests.rig.apppath import AppPath
 from tests.rig.images import APP_REPOSITORY, BuildAppImage, fake_commit
 from tests.rig.sshd import SshHost
@@ -104,3 +105,19 @@ def test_release_tag_promotes_and_deploys_to_production(
     assert served_version() == SOURCE_VERSION  # the very image that was tested
     env = app_path.env_file.read_text()
     assert "IMAGE_TAG=v2.0.0@sha256:" in env
+
+
+@pytest.mark.anyio
+async def test_a_registry_that_redirects_blob_reads_still_promotes(
+    tested_image: str, registry_address: str
+) -> None:
+    """ghcr.io wants a token and answers a blob read with a redirect to its storage: the
+    revision label is still read (the redirect followed), and the token stays with the
+    registry (a signed storage URL refuses a second credential)."""
+    with redirecting_registry(registry_address) as (front, seen):
+        async with RegistryClient(front, APP_REPOSITORY, "ci", "not-for-the-cdn") as client:
+            done = await promote(client, SHA_TAG, "v1.2.4", revision=COMMIT)
+            assert await client.digest("v1.2.4") == done.digest
+    assert [p for p in seen.paths if "/blobs/sha256:" in p], "the blob read was not redirected"
+    assert seen.authorizations
+    assert not any(seen.authorizations), "the registry's token went to the blob storage"
