@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager, suppress
 import anyio
 
 from deploy.errors import ConnectionFailed, DeployError, LockHeld
+from deploy.host.background import in_background
 from deploy.host.runner import Runner
 from deploy.ledger import Lock, parse_lock
 
@@ -132,18 +133,9 @@ class HostLock:
     async def held(self, *, wait: float | None = None) -> AsyncIterator[Lock]:
         """The lock, its lease renewed in the background, released on the way out."""
         lock = await self.acquire(wait=wait)
-        failure: Exception | None = None
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(self.keep_alive, lock)
-                try:
-                    yield lock
-                except Exception as error:  # raised below as it is, not in an ExceptionGroup
-                    failure = error
-                finally:
-                    group.cancel_scope.cancel()
-            if failure is not None:
-                raise failure
+            async with in_background(lambda: self.keep_alive(lock)):
+                yield lock
         finally:
             with suppress(ConnectionFailed):  # unreachable host: the lease runs out by itself
                 current = await self.read()

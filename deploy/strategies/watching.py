@@ -10,6 +10,7 @@ import anyio
 
 from deploy import commands as cmd
 from deploy.errors import DeployError
+from deploy.host.background import in_background
 from deploy.host.health import probe_port
 from deploy.host.session import HostSession
 from deploy.proxy import ACCESS_LOG, WatchPolicy, watch_verdict
@@ -92,19 +93,12 @@ class Watch:
     async def judge(self, port: int, commit: str | None, seconds: float,
                     policy: WatchPolicy) -> str | None:  # fmt: skip
         """Why the colour degraded within `seconds`, or None; decided on every new line."""
-        clock, failure, reason = self.host.clock, None, None
+        clock, reason = self.host.clock, None
         deadline = clock() + seconds
-        async with anyio.create_task_group() as group:
-            group.start_soon(self.probe, port, commit)
-            try:
-                while reason is None and clock() < deadline:
-                    await self.changed(deadline - clock())
-                    reason = watch_verdict(self.tally.stats, self.probes, policy)
-            except DeployError as error:  # raised below as it is, not in an ExceptionGroup
-                failure = error
-            group.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
+        async with in_background(lambda: self.probe(port, commit)):
+            while reason is None and clock() < deadline:
+                await self.changed(deadline - clock())
+                reason = watch_verdict(self.tally.stats, self.probes, policy)
         return reason
 
     async def settle(self, served_at: float | None) -> None:
@@ -123,14 +117,6 @@ async def watching(host: HostSession, colour: str, offset: int, *, seconds: floa
                    poll: float | None) -> AsyncIterator[Watch]:  # fmt: skip
     """A Watch whose log reader runs for the block (open it before the switch: the first
     answers are read at once); leaving the block ends the reader and closes its channel."""
-    watch, failure = Watch(host, colour, offset, poll), None
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch.read_log, seconds)
-        try:
-            yield watch
-        except Exception as error:  # raised below as it is, not in an ExceptionGroup
-            failure = error
-        finally:
-            group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+    watch = Watch(host, colour, offset, poll)
+    async with in_background(lambda: watch.read_log(seconds)):
+        yield watch
