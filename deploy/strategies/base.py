@@ -107,3 +107,16 @@ class Strategy(Protocol):
     async def let_go(self) -> None: ...
 
     async def return_held(self, why: str) -> Release | None: ...
+
+
+class HoldsNothing:
+    """A strategy that replaces in place (recreate; Swarm, which replaces tasks itself):
+    a fleet has nothing of it to keep running, let go or return to."""
+
+    hold = False
+
+    async def let_go(self) -> None:
+        return None
+
+    async def return_held(self, why: str) -> Release | None:
+        return None

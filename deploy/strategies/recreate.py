@@ -10,12 +10,12 @@ from deploy.host import pulling
 from deploy.host.health import Probe, Verdict, wait_healthy
 from deploy.host.session import HostSession
 from deploy.ledger import Kind, Outcome, Release
-from deploy.strategies.base import Layout
+from deploy.strategies.base import HoldsNothing, Layout
 
 UNHEALTHY_STOP_TIMEOUT = 2  # seconds a release that failed its health check gets to stop
 
 
-class Recreate:
+class Recreate(HoldsNothing):
     """The guide's single `api` service, replaced in place (a short outage per release)."""
 
     name = "recreate"
@@ -46,14 +46,6 @@ class Recreate:
 
     async def image_for(self, tag: str) -> str:
         return await self.host.resolve_image(tag)
-
-    hold = False  # recreate replaces in place: there is nothing to keep running
-
-    async def let_go(self) -> None:
-        return None
-
-    async def return_held(self, why: str) -> Release | None:
-        return None
 
     async def release(self, tag: str, kind: Kind, previous: str | None) -> Release:
         host = self.host

@@ -20,7 +20,7 @@ from deploy.host import pulling
 from deploy.host.health import wait_healthy
 from deploy.host.session import HostSession, tag_of
 from deploy.ledger import Kind, Outcome, Release
-from deploy.strategies.base import Layout, SwarmTask, SwarmView
+from deploy.strategies.base import HoldsNothing, Layout, SwarmTask, SwarmView
 from deploy.swarm import service as swarm
 from deploy.swarm.stack import StackError, bind_sources, render_stack, service_name, stack_text
 
@@ -32,11 +32,10 @@ def pinned(image: str, digest: str) -> str:
     return f"{image.partition('@')[0]}@{digest}"
 
 
-class Swarm:
+class Swarm(HoldsNothing):
     """One service of a stack on a Swarm manager; Swarm rolls out and rolls back."""
 
     name = "swarm"
-    hold = False  # Swarm replaces tasks itself: there is nothing for a fleet to keep
 
     def __init__(self, host: HostSession) -> None:
         self.host = host
@@ -91,14 +90,6 @@ class Swarm:
             warnings = (f"drift: the running tasks run {len(view.images)} different images: "
                         + ", ".join(view.images),)  # fmt: skip
         return Layout(proxy=f"Swarm service {self.service}", warnings=warnings, swarm=view)
-
-    # -- a fleet's hold (none here) -----------------------------------------------------------
-
-    async def let_go(self) -> None:
-        return None
-
-    async def return_held(self, why: str) -> Release | None:
-        return None
 
     # -- releasing -------------------------------------------------------------------------
 
