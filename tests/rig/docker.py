@@ -98,16 +98,22 @@ def start_dockerd() -> Server:
 
 def release_dockerd(server: Server | None) -> None:
     """Drop our lease; the last session out stops a dockerd that a rig started."""
-    with file_lock(LOCK):
-        (LEASES / str(os.getpid())).unlink(missing_ok=True)
-        if live_leases(LEASES):
+    drop_lease(LOCK, LEASES, STARTED_BY_RIG, server)
+
+
+def drop_lease(lock: Path, leases: Path, started_by_rig: Path, server: Server | None) -> None:
+    """Drop this session's lease on a shared dockerd (the rig's, or the swarm's); the last
+    session out stops the one a rig started (`started_by_rig` holds its pid)."""
+    with file_lock(lock):
+        (leases / str(os.getpid())).unlink(missing_ok=True)
+        if live_leases(leases):
             return
-        pid = rig_dockerd_pid()
+        pid = started_pid(started_by_rig, "dockerd")
         if server is not None and server.pid == pid:
             server.stop(timeout=30)
         elif pid is not None:
             stop_pid(pid)
-        STARTED_BY_RIG.unlink(missing_ok=True)
+        started_by_rig.unlink(missing_ok=True)
 
 
 def stop_pid(pid: int, timeout: float = 30.0) -> None:

@@ -22,7 +22,7 @@ import pytest
 
 from shipyard.identity import REVISION_LABEL
 from tests.rig.apppath import AppPath, make_app_path
-from tests.rig.docker import Dockerd, stop_pid
+from tests.rig.docker import Dockerd, drop_lease
 from tests.rig.fixtures import REPO_ROOT, rig_part
 from tests.rig.images import docker_build, dockerfile_tar
 from tests.rig.proc import (
@@ -30,12 +30,10 @@ from tests.rig.proc import (
     RigError,
     Server,
     file_lock,
-    live_leases,
     require_program,
     require_root,
     run,
     start_server,
-    started_pid,
     wait_until,
 )
 from tests.rig.registry import Registry
@@ -91,11 +89,6 @@ def dockerd_argv() -> list[str]:
     ]  # fmt: skip
 
 
-def rig_swarmd_pid() -> int | None:
-    """The pid of a running dockerd that a rig session started, if any."""
-    return started_pid(STARTED_BY_RIG, "dockerd")
-
-
 def acquire_swarm() -> tuple[SwarmEngine, Server | None]:
     """A lease on the swarm engine, starting it (and `docker swarm init`) when none answers."""
     require_root("the swarm dockerd")
@@ -122,16 +115,7 @@ def acquire_swarm() -> tuple[SwarmEngine, Server | None]:
 
 def release_swarm(server: Server | None) -> None:
     """Drop our lease; the last session out stops a swarm dockerd a rig started."""
-    with file_lock(LOCK):
-        (LEASES / str(os.getpid())).unlink(missing_ok=True)
-        if live_leases(LEASES):
-            return
-        pid = rig_swarmd_pid()
-        if server is not None and server.pid == pid:
-            server.stop(timeout=30)
-        elif pid is not None:
-            stop_pid(pid)
-        STARTED_BY_RIG.unlink(missing_ok=True)
+    drop_lease(LOCK, LEASES, STARTED_BY_RIG, server)
 
 
 def remove_stack(stack: str, timeout: float = 60.0) -> None:
