@@ -18,6 +18,7 @@ from tests.integration.deploy_helpers import served_version, target_environ
 from tests.integration.test_deploy import history_on_host
 from tests.rig.apppath import AppPath
 from tests.rig.images import BuildAppImage
+from tests.rig.proc import run
 from tests.rig.sshd import SshHost
 from tests.rig.swarm import (
     PORT,
@@ -72,6 +73,10 @@ def test_update_status_and_rollback_on_the_swarm(
     assert served_version(VERSION_URL) == "v1"
     second = run_json(["staging", "up", "v2", "--json"], environ, capsys)
     assert served_version(VERSION_URL) == "v2"
+    # Nothing of the swarm listens beyond loopback (the ingress network, removed by the rig,
+    # would open VXLAN on 0.0.0.0:4789 as soon as a task runs).
+    assert docker("network", "ls", "--filter", "name=^ingress$", "--quiet") == ""
+    assert ":4789" not in run(["ss", "-Hlun"], timeout=10).stdout
     release = second["release"]
     assert isinstance(release, dict)
     v2 = digest_of(swarm_images["v2"])

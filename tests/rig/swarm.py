@@ -68,6 +68,16 @@ def docker(*args: str, check: bool = True, timeout: float = 120.0) -> str:
     return run(["docker", *args], env=swarm_env(), check=check, timeout=timeout).stdout
 
 
+def remove_ingress() -> None:
+    """The routing mesh's network cannot work here (no IPVS), and a node that runs a task
+    beside it opens VXLAN on 0.0.0.0:4789: remove it, so every socket stays on loopback (the
+    rig's services use the host network, which needs no ingress)."""
+    if run(["docker", "network", "inspect", "ingress"], env=swarm_env(), check=False,
+           timeout=30).returncode != 0:  # fmt: skip
+        return
+    run(["docker", "network", "rm", "ingress"], input_text="y\n", env=swarm_env(), timeout=60)
+
+
 def answers() -> bool:
     try:
         found = run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
@@ -109,6 +119,7 @@ def acquire_swarm() -> tuple[SwarmEngine, Server | None]:
         if state != "active":
             docker("swarm", "init", "--advertise-addr", "127.0.0.1",
                    "--listen-addr", "127.0.0.1:2377")  # fmt: skip
+        remove_ingress()
         (LEASES / str(os.getpid())).touch()
         return SwarmEngine(DOCKER_HOST), server
 
