@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from deploy import commands as cmd
-from deploy.choice import AUTO, Folder, choose
+from deploy.choice import AUTO, Choice, Folder, choose
 from deploy.config import check_tag
 from deploy.errors import (
     InvalidInput,
@@ -68,9 +68,15 @@ class Deployer(HostSession):
     def strategy(self) -> Strategy:
         """The folder's strategy (`prepare` reads it); unset, before that: recreate."""
         if self.chosen is None:
-            setting = self.target.release.strategy
-            self.chosen = strategy_named(self, "recreate" if setting == AUTO else setting)
+            self.pick(Folder(in_use=True))  # nothing read yet: nothing to set up
+        assert self.chosen is not None
         return self.chosen
+
+    def pick(self, folder: Folder) -> Choice:
+        """The strategy deploy/choice.py picks for the setting and what the folder holds."""
+        choice = choose(self.target.release.strategy, folder)
+        self.chosen = strategy_named(self, choice.strategy)
+        return choice
 
     async def prepare(self) -> None:
         """The app folder's checks, then its strategy: with `<ENV>_STRATEGY` unset, blue-green
@@ -78,7 +84,7 @@ class Deployer(HostSession):
         await super().prepare()
         if self.chosen is None and self.target.release.strategy == AUTO and not self.swarm:
             live = await self.runner.read_file(self.file(LIVE_FILE))
-            self.chosen = strategy_named(self, "blue-green" if live is not None else "recreate")
+            self.pick(Folder(blue_green=live is not None, in_use=True))
 
     async def get_ready(self) -> None:
         """Under the lock, before a deploy: the strategy deploy/choice.py picks for what the
@@ -89,14 +95,13 @@ class Deployer(HostSession):
             self.chosen = strategy_named(self, setting)
             return
         folder = Folder() if setting == "recreate" else await read_folder(self)  # no reads
-        choice = choose(setting, folder)
+        choice = self.pick(folder)
         if choice.set_up:
             self.say("nothing runs here yet: setting up blue-green (as `init` does)")
             for change in await self.lay_out():
                 self.say(change)
         if choice.hint:
             await hint_once(self, folder)
-        self.chosen = strategy_named(self, choice.strategy)
 
     @cached_property
     def host_lock(self) -> HostLock:
@@ -161,8 +166,7 @@ class Deployer(HostSession):
         """`init`'s one code path (`init`, and a first deploy to an empty folder): the folder
         becomes blue-green, adopting what runs; what changed, one line each."""
         changes = await Adoption(self).run()
-        setting = self.target.release.strategy
-        self.chosen = strategy_named(self, "blue-green" if setting == AUTO else setting)
+        self.pick(Folder(blue_green=True))
         return changes
 
     async def promote(self) -> Release:
